@@ -135,3 +135,5 @@ class ItemResult:
     http_status: int | None = None
     duration_ms: int | None = None
     error: str | None = None
+    #: For a multi-size ``resize`` request: the server's per-size results, keyed by ``id``.
+    results: Mapping[str, Mapping[str, Any]] | None = None

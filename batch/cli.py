@@ -1,0 +1,219 @@
+"""The command line: argv -> config objects -> run -> exit code. Nothing else lives here.
+
+Exit codes (the contract cron jobs rely on; README "Exit codes"):
+0 all succeeded or skipped, 1 finished with failures, 2 usage error or invalid manifest
+(nothing sent), 3 aborted by a batch-fatal answer (401/402/403), 130 interrupted.
+Errors an operator can act on are printed as one clear message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Final
+
+import anyio
+
+from batch import __version__
+from batch.errors import BatchError, ConfigError
+from batch.manifest import load_manifest
+from batch.models import (
+    DEFAULT_API_URL,
+    DEFAULT_ATTEMPTS,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    ApiConfig,
+    Manifest,
+)
+from batch.report import default_report_path
+from batch.request import masked_body
+from batch.retry import RetryPolicy
+from batch.runner import RunConfig, RunOutcome, run_batch
+from batch.secret import Secret
+
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kraken-batch",
+        description="Optimize images listed in a YAML manifest through the Kraken.io API into S3.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="send every manifest item and write the report")
+    run.add_argument("manifest", type=Path, metavar="MANIFEST")
+    run.add_argument("--report", type=Path, metavar="PATH",
+                     help="report file, .json or .csv (default reports/<stem>-<UTC time>.json)")
+    run.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY,
+                     metavar="N", help=f"requests in flight, a hard bound (default {DEFAULT_CONCURRENCY})")
+    run.add_argument("--retries", type=_non_negative_int, default=DEFAULT_ATTEMPTS - 1,
+                     metavar="N", help="retries after the first attempt for transient failures "
+                     f"(default {DEFAULT_ATTEMPTS - 1}, i.e. {DEFAULT_ATTEMPTS} attempts)")
+    run.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="S",
+                     help=f"seconds per attempt (default {DEFAULT_TIMEOUT:g})")
+    run.add_argument("--api-url", metavar="URL",
+                     help="Kraken API base URL (default: $KRAKEN_API_URL, the manifest, "
+                     f"{DEFAULT_API_URL})")
+    run.add_argument("--dry-run", action="store_true",
+                     help="validate and print the requests (secrets masked); send nothing")
+    run.add_argument("--local", action="store_true",
+                     help="run through an embedded Kraken-compatible server (and an embedded S3 "
+                     "store unless AWS_ENDPOINT_URL_S3 is set): fully offline")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+
+    validate = commands.add_parser("validate", help="check a manifest and exit (0 valid, 2 not)")
+    validate.add_argument("manifest", type=Path, metavar="MANIFEST")
+
+    serve = commands.add_parser("serve", help="run the Kraken-compatible API server")
+    from batch.server.config import add_arguments
+
+    add_arguments(serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kraken-batch`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "serve":
+            return _serve(args)
+        return _run(args, os.environ)
+    except BatchError as exc:
+        print(f"kraken-batch: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kraken-batch: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _validate(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.manifest, os.environ)
+    print(f"{args.manifest}: valid, {len(manifest.items)} items")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from batch.server.config import config_from_args
+    from batch.server.service import serve
+
+    try:
+        config = config_from_args(args, os.environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return serve(config)
+
+
+def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    manifest = load_manifest(args.manifest, environ)
+    report_path = args.report or default_report_path(args.manifest, datetime.now(timezone.utc))
+    if args.report is not None and args.report.suffix.lower() not in (".json", ".csv"):
+        raise ConfigError(f"--report {args.report}: the file name must end in .json or .csv")
+    if args.dry_run:
+        api = resolve_api(args.api_url, environ, manifest, required=False)
+        _print_dry_run(manifest, api)
+        return 0
+    if args.local:
+        from batch.local import run_local
+
+        outcome = anyio.run(run_local, manifest, lambda api: _config(args, manifest, api, report_path))
+    else:
+        api = resolve_api(args.api_url, environ, manifest, required=True)
+        outcome = anyio.run(run_batch, _config(args, manifest, api, report_path))
+    _print_outcome(outcome)
+    return outcome.exit_code
+
+
+def _config(args: argparse.Namespace, manifest: Manifest, api: ApiConfig, report: Path) -> RunConfig:
+    return RunConfig(
+        manifest=manifest,
+        api=api,
+        report_path=report,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        policy=RetryPolicy(attempts=args.retries + 1),
+        quiet=args.quiet,
+    )
+
+
+def resolve_api(
+    flag_url: str | None, environ: Mapping[str, str], manifest: Manifest, *, required: bool
+) -> ApiConfig:
+    """Apply the precedence flag > environment > manifest ``api:`` > default.
+
+    Credentials never come from argv (they would show in ``ps`` and shell history).
+    """
+    url = flag_url or environ.get("KRAKEN_API_URL") or manifest.api.url or DEFAULT_API_URL
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"API URL {url!r} must start with http:// or https://")
+    key = _secret(environ.get("KRAKEN_API_KEY")) or manifest.api.key
+    secret = _secret(environ.get("KRAKEN_API_SECRET")) or manifest.api.secret
+    missing = [name for name, value in (("KRAKEN_API_KEY", key), ("KRAKEN_API_SECRET", secret))
+               if not value]
+    if missing and required:
+        raise ConfigError(
+            f"no API credentials: set {' and '.join(missing)} in the environment, "
+            "or api.key / api.secret in the manifest (e.g. key: ${KRAKEN_API_KEY})"
+        )
+    return ApiConfig(url=url.rstrip("/"), key=key or Secret(""), secret=secret or Secret(""))
+
+
+def _secret(value: str | None) -> Secret | None:
+    return Secret(value) if value else None
+
+
+def _print_dry_run(manifest: Manifest, api: ApiConfig) -> None:
+    """One JSON line per item: where it would go and the body, credentials masked."""
+    for item in manifest.items:
+        endpoint = "/v1/upload" if item.file is not None else "/v1/url"
+        line = {"endpoint": api.url + endpoint, "body": masked_body(item, api)}
+        if item.file is not None:
+            line["upload"] = str(item.file)
+        print(json.dumps(line, ensure_ascii=False))
+    print(f"dry run: {len(manifest.items)} requests, nothing sent", file=sys.stderr)
+
+
+def _print_outcome(outcome: RunOutcome) -> None:
+    if outcome.fatal is not None:
+        print(f"kraken-batch: aborted: {outcome.fatal}", file=sys.stderr)
+    if outcome.interrupted:
+        print("kraken-batch: interrupted; in-flight items were given a grace period",
+              file=sys.stderr)
+    print(f"{outcome.summary.line()}; report: {outcome.report_path}", file=sys.stderr)
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value

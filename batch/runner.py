@@ -1,0 +1,232 @@
+"""Glue for one batch run: pool(process) -> one consumer that records, shows and reports.
+
+``process`` turns an item into an :class:`ItemResult` and never raises for a Kraken answer:
+transient errors are retried by :mod:`batch.retry`, and whatever is left becomes a ``failed``
+result carrying the server's message (redacted). A batch-fatal answer (401/402/403) also
+sets ``halt``, so the pool stops dispatching at once; items never dispatched are reported
+``cancelled``. SIGINT/SIGTERM do the same, give in-flight requests a grace period, and the
+report is still written. Whatever happens, every manifest item appears in the report once.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+
+from batch.client import KrakenClient, KrakenResponse
+from batch.errors import FatalKrakenError, KrakenError
+from batch.models import ApiConfig, Item, ItemResult, Manifest, Status
+from batch.pool import run_pool
+from batch.progress import Progress
+from batch.report import Summary, build_report, summarize, write_report
+from batch.request import build_body
+from batch.retry import Brake, RetryPolicy, call_with_retries
+from batch.secret import Secret, redact
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_FATAL: Final = 3
+EXIT_INTERRUPTED: Final = 130
+
+#: Seconds in-flight requests get to finish after SIGINT/SIGTERM before they are cancelled.
+DEFAULT_GRACE: Final = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig:
+    """Everything a run needs, resolved by the CLI."""
+
+    manifest: Manifest
+    api: ApiConfig
+    report_path: Path
+    concurrency: int
+    timeout: float
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    grace: float = DEFAULT_GRACE
+    quiet: bool = False
+    handle_signals: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOutcome:
+    """What the CLI needs after a run: the exit code, the summary and why it stopped."""
+
+    exit_code: int
+    summary: Summary
+    report_path: Path
+    fatal: str | None = None
+    interrupted: bool = False
+
+
+class _Run:
+    """The mutable state of one run, touched by workers (results) and the consumer."""
+
+    def __init__(self, config: RunConfig, client: KrakenClient) -> None:
+        self.config = config
+        self.client = client
+        self.halt = anyio.Event()
+        self.brake = Brake()
+        self.results: dict[int, ItemResult] = {}
+        self.fatal: str | None = None
+        self.interrupted = False
+        secrets: list[Secret] = [config.api.secret, config.api.key]
+        for item in config.manifest.items:
+            secrets.extend(item.secrets())
+        self.secrets = tuple(set(secrets))
+        self.progress = Progress(len(config.manifest.items), quiet=config.quiet)
+
+    async def process(self, item: Item) -> ItemResult:
+        """Send one item with retries; every outcome becomes a result value."""
+        body = build_body(item, self.config.api)
+        attempts = 0
+        started = time.monotonic()
+
+        def on_attempt(number: int) -> None:
+            nonlocal attempts, started
+            attempts = number
+            started = time.monotonic()
+
+        async def send() -> KrakenResponse:
+            if item.file is not None:
+                return await self.client.optimize_file(body, item.file)
+            return await self.client.optimize_url(body)
+
+        try:
+            response = await call_with_retries(
+                send, self.config.policy, brake=self.brake, on_attempt=on_attempt
+            )
+        except KrakenError as exc:
+            if isinstance(exc, FatalKrakenError) and self.fatal is None:
+                self.fatal = redact(str(exc), self.secrets)
+                self.halt.set()
+            return _failed(item, exc, attempts, _ms_since(started), self.secrets)
+        return _succeeded(item, response, attempts, _ms_since(started), self.secrets)
+
+    async def record(self, result: ItemResult) -> None:
+        self.results[result.index] = result
+        self.progress.advance(result.status)
+
+    def ordered_results(self) -> list[ItemResult]:
+        return [self.results.get(item.index) or _cancelled(item) for item in self.config.manifest.items]
+
+
+async def run_batch(config: RunConfig) -> RunOutcome:
+    """Run the manifest, write the report (also on interrupt or crash), return the outcome."""
+    started_at = datetime.now(timezone.utc)
+    async with KrakenClient(
+        config.api.url, timeout=config.timeout, max_connections=config.concurrency
+    ) as client:
+        run = _Run(config, client)
+        try:
+            async with anyio.create_task_group() as tg:
+                if config.handle_signals:
+                    tg.start_soon(_watch_signals, run, tg.cancel_scope)
+                await run_pool(
+                    config.manifest.items,
+                    run.process,
+                    run.record,
+                    concurrency=config.concurrency,
+                    halt=run.halt,
+                )
+                tg.cancel_scope.cancel()
+        finally:
+            run.progress.finish()
+            results = run.ordered_results()
+            report = build_report(
+                manifest=str(config.manifest.source),
+                started_at=started_at,
+                finished_at=datetime.now(timezone.utc),
+                results=results,
+            )
+            write_report(config.report_path, report)
+    summary = summarize(results)
+    if run.interrupted:
+        code = EXIT_INTERRUPTED
+    elif run.fatal is not None:
+        code = EXIT_FATAL
+    elif summary.failed:
+        code = EXIT_FAILED
+    else:
+        code = EXIT_OK
+    return RunOutcome(
+        exit_code=code,
+        summary=summary,
+        report_path=config.report_path,
+        fatal=run.fatal,
+        interrupted=run.interrupted,
+    )
+
+
+async def _watch_signals(run: _Run, scope: anyio.CancelScope) -> None:
+    """On SIGINT/SIGTERM: stop dispatching, wait ``grace`` seconds, then cancel in-flight work."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            run.interrupted = True
+            run.halt.set()
+            await anyio.sleep(run.config.grace)
+            scope.cancel()
+            return
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _base(item: Item) -> dict[str, Any]:
+    return {
+        "index": item.index,
+        "url": item.url,
+        "file": str(item.file) if item.file is not None else None,
+        "path": item.path,
+    }
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _succeeded(
+    item: Item, response: KrakenResponse, attempts: int, duration: int, secrets: Iterable[Secret]
+) -> ItemResult:
+    body = response.body
+    results = body.get("results")
+    kraked_url = body.get("kraked_url")
+    return ItemResult(
+        **_base(item),
+        status=Status.SUCCEEDED,
+        kraked_url=redact(kraked_url, secrets) if isinstance(kraked_url, str) else None,
+        original_size=_int(body.get("original_size")),
+        kraked_size=_int(body.get("kraked_size")),
+        saved_bytes=_int(body.get("saved_bytes")),
+        kraked_width=_int(body.get("kraked_width")),
+        kraked_height=_int(body.get("kraked_height")),
+        attempts=attempts,
+        http_status=response.status,
+        duration_ms=duration,
+        results=results if isinstance(results, dict) else None,
+    )
+
+
+def _failed(
+    item: Item, exc: KrakenError, attempts: int, duration: int, secrets: Iterable[Secret]
+) -> ItemResult:
+    return ItemResult(
+        **_base(item),
+        status=Status.FAILED,
+        attempts=attempts,
+        http_status=exc.status,
+        duration_ms=duration,
+        error=redact(str(exc), secrets),
+    )
+
+
+def _cancelled(item: Item) -> ItemResult:
+    return ItemResult(**_base(item), status=Status.CANCELLED)
+
