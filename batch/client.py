@@ -37,7 +37,7 @@ from http import HTTPStatus
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -269,7 +269,7 @@ class KrakenClient:
         self._session: aiohttp.ClientSession | None = None
         self._state = _State.UNOPENED
 
-    async def __aenter__(self) -> KrakenClient:
+    async def __aenter__(self) -> Self:
         if self._state is not _State.UNOPENED:
             raise RuntimeError(
                 "Cannot open a client instance more than once."

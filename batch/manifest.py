@@ -11,6 +11,7 @@ check that no two items write the same object.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,6 @@ from urllib.parse import urlsplit
 
 from batch.errors import ManifestError, Problem
 from batch.interpolate import interpolate_tree
-from batch.manifest_yaml import read_yaml
 from batch.models import OTHER_STORES, ApiSettings, Item, Manifest, S3Store
 from batch.options import check_merged_options, check_options, storage_paths
 from batch.secret import Secret
@@ -34,11 +34,13 @@ from batch.validate import (
     expect_str,
     type_name,
 )
+from batch.yaml_loader import read_yaml
 
 VERSION: Final = 1
 TOP_KEYS: Final = frozenset({"version", "api", "options", "s3_store", "items"}) | OTHER_STORES
 ITEM_KEYS: Final = frozenset({"url", "file", "path", "options", "s3_store"}) | OTHER_STORES
 API_KEYS: Final = frozenset({"url", "key", "secret"})
+_UNSAFE_URL: Final = re.compile(r"[\s\x00-\x1f\x7f]")
 
 #: Where an object is written: an item's ``path`` (entry ``None``) or a resize entry's index.
 _Writer = tuple[int, int | None]
@@ -118,7 +120,7 @@ def _http_url(value: object, location: str, problems: Problems) -> str | None:
     url = expect_str(value, location, problems)
     if url is None:
         return None
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if _UNSAFE_URL.search(url):
         problems.add(location, "must not contain spaces or control characters "
                      "(percent-encode them)")
         return None
@@ -245,14 +247,15 @@ class _Items:
         if "s3_store" not in raw:
             if self._default_s3 is None:
                 store = self.s3
-                built = build_s3_store(store, "s3_store", self.problems) if store else None
+                built = build_s3_store(store, "s3_store", self.problems, defaults=None) \
+                    if store is not None else None
                 self._default_s3 = (built,)
             return self._default_s3[0]
         own = check_s3_store(raw["s3_store"], f"{here}.s3_store", self.problems)
         if own is None:
             return None
         merged = deep_merge(self.s3, own) if self.s3 is not None else own
-        return build_s3_store(merged, f"{here}.s3_store", self.problems)
+        return build_s3_store(merged, f"{here}.s3_store", self.problems, defaults=self.s3)
 
     def _item_stores(self, raw: dict[Any, Any], here: str) -> dict[str, dict[str, Any]]:
         if not OTHER_STORES & raw.keys():
@@ -266,8 +269,10 @@ class _Items:
 
     def _claim(self, bucket: str, key: str, writer: _Writer, location: str) -> None:
         """Record that ``writer`` writes ``bucket/key``; report it if someone already does."""
-        earlier = self.targets.setdefault((bucket, key), writer)
-        if earlier is not writer:
+        earlier = self.targets.get((bucket, key))
+        if earlier is None:
+            self.targets[(bucket, key)] = writer
+        else:
             item, entry = earlier
             who = f"items[{item}]" if entry is None else f"items[{item}].options.resize[{entry}]"
             self.problems.add(location, f"{key} in bucket {bucket} is already written by {who}")

@@ -226,12 +226,17 @@ def check_merged_options(options: dict[str, Any], location: str, problems: Probl
 
 
 def storage_paths(options: dict[str, Any]) -> list[tuple[int, str]]:
-    """The valid ``storage_path`` of each multi-resize entry, with the entry's index."""
+    """The distinct, valid ``storage_path`` of each multi-resize entry, with its index.
+
+    Invalid and repeated ones were already reported by :func:`check_options`.
+    """
     resize = options.get("resize")
     if not isinstance(resize, list):
         return []
-    return [
-        (index, entry["storage_path"])
-        for index, entry in enumerate(resize)
-        if isinstance(entry, dict) and isinstance(entry.get("storage_path"), str)
-    ]
+    found: dict[str, int] = {}
+    for index, entry in enumerate(resize):
+        path = entry.get("storage_path") if isinstance(entry, dict) else None
+        if isinstance(path, str) and path not in found \
+                and check_object_key(path, "", Problems()) is not None:
+            found[path] = index
+    return [(index, path) for path, index in found.items()]

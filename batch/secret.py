@@ -44,7 +44,7 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
-    def __reduce__(self) -> object:  # pickling would be a way out; refuse it
+    def __reduce__(self) -> str:  # pickling would be a way out; refuse it
         raise TypeError("Secret values cannot be pickled")
 
 

@@ -62,6 +62,7 @@ def check_s3_store(value: object, location: str, problems: Problems) -> dict[str
         if tags is not None and len(tags) > MAX_TAGS:
             problems.add(child(location, "tags"),
                          f"has {len(tags)} tags; S3 allows at most {MAX_TAGS}")
+            problems.silence(child(location, "tags"))  # not again after the merge
     return store
 
 
@@ -86,11 +87,14 @@ def _check_string_map(
     return mapping
 
 
-def build_s3_store(merged: dict[str, Any], location: str, problems: Problems) -> S3Store | None:
+def build_s3_store(
+    merged: dict[str, Any], location: str, problems: Problems, *, defaults: dict[str, Any] | None
+) -> S3Store | None:
     """Complete a merged ``s3_store``: required fields present, at most 10 tags in total.
 
     Field types were checked by :func:`check_s3_store` on each block, so a wrong type only
-    makes this return ``None`` without a second report.
+    makes this return ``None`` without a second report; likewise too many tags in the
+    top-level ``defaults`` were reported there once, not again for every item.
     """
     complete = True
     for name in S3_REQUIRED:
@@ -98,7 +102,10 @@ def build_s3_store(merged: dict[str, Any], location: str, problems: Problems) ->
             problems.add(child(location, name), "is required (here or in the top-level s3_store)")
             complete = False
     tags = merged.get("tags", {})
-    if isinstance(tags, dict) and len(tags) > MAX_TAGS:
+    inherited = defaults.get("tags") if defaults is not None else None
+    if isinstance(inherited, dict) and len(inherited) > MAX_TAGS:
+        complete = False
+    elif isinstance(tags, dict) and len(tags) > MAX_TAGS:
         problems.add(child(location, "tags"),
                      f"has {len(tags)} tags after merging with the top-level s3_store; "
                      f"S3 allows at most {MAX_TAGS}")

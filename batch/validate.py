@@ -27,11 +27,12 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 class Problems:
     """The problems of one validation run, in the order found.
 
-    Locations whose ``${VAR}`` interpolation already failed are remembered so that the value
-    left behind does not produce a second, confusing problem at the same place.
+    Locations whose ``${VAR}`` interpolation already failed are silenced so that the value
+    left behind does not produce a second, confusing problem at the same place; checks that
+    may see a value twice (before and after a merge) silence its location the same way.
     """
 
-    __slots__ = ("found", "_unresolved")
+    __slots__ = ("_unresolved", "found")
 
     def __init__(self) -> None:
         self.found: list[Problem] = []
@@ -46,6 +47,10 @@ class Problems:
         """Record interpolation failures and silence later checks of the same value."""
         for message in messages:
             self.found.append(Problem(location, message))
+        self._unresolved.add(location)
+
+    def silence(self, location: str) -> None:
+        """Drop later problems at ``location``: what is wrong there was already said."""
         self._unresolved.add(location)
 
     def __bool__(self) -> bool:

@@ -8,11 +8,12 @@ interfere: a request carries a **script**, and the server counts requests per sc
 Where the script comes from (first match wins):
 
 1. a ``"fault"`` key in the request JSON (``/v1/upload``: in the ``data`` field);
-2. ``/v1/url``: a ``fault`` query parameter of the item URL, e.g.
+2. ``auth.api_key`` starting with ``fault=``, e.g. ``fault=401``: every request with that key,
+   whatever its item says (Kraken checks credentials first, so a bad key wins);
+3. ``/v1/url``: a ``fault`` query parameter of the item URL, e.g.
    ``http://src.test/img.png?fault=503,503,ok``;
-3. ``/v1/upload``: ``fault=<script>`` in the uploaded file's name, up to the next dot, e.g.
-   ``banner.fault=html502,ok.jpg``;
-4. ``auth.api_key`` starting with ``fault=``, e.g. ``fault=401``: every request with that key.
+4. ``/v1/upload``: ``fault=<script>`` in the uploaded file's name, up to the next dot, e.g.
+   ``banner.fault=html502,ok.jpg``.
 
 Script syntax: steps separated by commas. Step *n* answers the *n*-th request carrying that script
 (counted server-side per item URL, file name or API key); the **last step repeats forever**, so
@@ -22,7 +23,7 @@ Script syntax: steps separated by commas. Step *n* answers the *n*-th request ca
 ``ok``                 200 success; ``kraked_url`` = ``https://s3.example.test/<bucket>/<path>``
                        with an ``s3_store``, else ``https://dl.example.test/api/<n>/<file_name>``;
                        sizes are always ``original_size=1000, kraked_size=600, saved_bytes=400``
-``NNN``                status NNN with ``{"success": false, "message": MESSAGES[NNN]}``
+``NNN``                status NNN with ``{"success": false, "message": message_for(NNN)}``
                        (``200`` gives Kraken's "success: false on a 200")
 ``htmlNNN``            status NNN with a ``text/html`` body (a proxy's error page)
 ``retry-after=V:NNN``  status NNN with ``Retry-After: V`` and a JSON error body
@@ -32,7 +33,8 @@ Script syntax: steps separated by commas. Step *n* answers the *n*-th request ca
 ``delay=MS``           sleep MS milliseconds, then answer like ``ok`` (to observe concurrency)
 =====================  ==========================================================================
 
-Like Kraken, requests are checked before the script runs: a body that is not JSON gets 400, no
+Every route is also served under ``/kraken`` (:data:`PREFIX`), for API URLs with a path prefix;
+``RecordedRequest.path`` keeps the prefix. Like Kraken, requests are checked before the script runs: a body that is not JSON gets 400, no
 ``auth`` gets 401, no ``wait`` gets 422, ``/v1/url`` without ``url`` gets 422, ``/v1/upload``
 without a file part gets 400.
 """
@@ -66,6 +68,8 @@ MESSAGES: Final[dict[int, str]] = {
     429: "Too many requests",
     500: "Kraken has encountered an unexpected error and cannot fulfill your request",
 }
+#: Every route is also served under this prefix, to test API URLs with a path.
+PREFIX: Final = "/kraken"
 HTML_PAGE: Final = "<html><body><h1>{status} Bad Gateway</h1><p>nginx</p></body></html>"
 _FILE_SCRIPT: Final = re.compile(r"fault=([^.]+)")
 
@@ -99,7 +103,7 @@ class FaultServer:
         self._stopping = asyncio.Event()
 
     def attempts_for(self, source: str) -> int:
-        """How many requests arrived for an item URL, an uploaded file name, or an API key."""
+        """Requests that passed Kraken's checks, per item URL, uploaded file name, or API key."""
         return self._counts[source]
 
     def app(self) -> web.Application:
@@ -107,6 +111,7 @@ class FaultServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         for path in ("/v1/url", "/v1/upload", "/user_status"):
             app.router.add_post(path, self._handle)
+            app.router.add_post(PREFIX + path, self._handle)
         return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -120,21 +125,24 @@ class FaultServer:
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         rec = RecordedRequest(request.method, request.path, dict(request.headers))
         self.requests.append(rec)
-        problem = await (self._read_upload(request, rec) if request.path == "/v1/upload"
-                         else self._read_json(request, rec))
+        path = request.path.removeprefix(PREFIX)
+        problem = await (self._read_upload(request, rec) if path == "/v1/upload"
+                         else self._read_json(path, request, rec))
         if problem is not None:
             return _error(*problem)
         body = rec.json or {}
-        source, key, script = _script(request.path, body, rec.file_name)
+        source, key, script = _script(path, body, rec.file_name)
         rec.source = source
-        self._counts[source] += 1
-        if key != source:
-            self._counts[key] += 1
+        api_key = str(body["auth"]["api_key"])
+        for counted in {source, api_key}:
+            self._counts[counted] += 1
         steps = script.split(",") if script else ["ok"]
         rec.step = step = steps[min(self._counts[key], len(steps)) - 1].strip()
-        return await self._play(step, request, rec, body)
+        return await self._play(step, path, request, rec, body)
 
-    async def _read_json(self, request: web.Request, rec: RecordedRequest) -> tuple[int, str] | None:
+    async def _read_json(
+        self, path: str, request: web.Request, rec: RecordedRequest
+    ) -> tuple[int, str] | None:
         try:
             data = json.loads(await request.read())
         except ValueError:
@@ -142,7 +150,7 @@ class FaultServer:
         if not isinstance(data, dict):
             return 400, MESSAGES[400]
         rec.json = data
-        return _check(request.path, data)
+        return _check(path, data)
 
     async def _read_upload(self, request: web.Request, rec: RecordedRequest) -> tuple[int, str] | None:
         if not request.content_type.startswith("multipart/"):
@@ -166,16 +174,17 @@ class FaultServer:
         if not isinstance(data, dict):
             return 400, MESSAGES[400]
         rec.json = data
-        return _check(request.path, data)
+        return _check("/v1/upload", data)
 
     async def _play(
-        self, step: str, request: web.Request, rec: RecordedRequest, body: dict[str, Any]
+        self, step: str, path: str, request: web.Request, rec: RecordedRequest,
+        body: dict[str, Any],
     ) -> web.StreamResponse:
         if step == "ok":
-            return self._success(request.path, rec, body)
+            return self._success(path, rec, body)
         if step.startswith("delay="):
             await asyncio.sleep(int(step.removeprefix("delay=")) / 1000)
-            return self._success(request.path, rec, body)
+            return self._success(path, rec, body)
         if step == "reset":
             assert request.transport is not None
             request.transport.abort()
@@ -185,19 +194,18 @@ class FaultServer:
             await self._until_hangup(request)
             return _error(503, "stalled")
         if step.startswith("html"):
-            status = int(step.removeprefix("html"))
-            return web.Response(status=status, text=HTML_PAGE.format(status=status),
+            html_status = int(step.removeprefix("html"))
+            return web.Response(status=html_status, text=HTML_PAGE.format(status=html_status),
                                 content_type="text/html")
         if step.startswith("echo"):
-            raw = json.dumps(body) if request.path != "/v1/upload" else rec.fields.get("data", "")
+            raw = json.dumps(body) if path != "/v1/upload" else rec.fields.get("data", "")
             return _error(int(step.removeprefix("echo")), f"could not process {raw}")
         if step.startswith("retry-after="):
-            value, _, status = step.removeprefix("retry-after=").rpartition(":")
-            response = _error(int(status), MESSAGES.get(int(status), f"HTTP {status}"))
+            value, _, code = step.removeprefix("retry-after=").rpartition(":")
+            response = _error(int(code), message_for(int(code)))
             response.headers["Retry-After"] = value
             return response
-        status = int(step)
-        return _error(status, MESSAGES.get(status, f"Injected HTTP {status}"))
+        return _error(int(step), message_for(int(step)))
 
     async def _until_hangup(self, request: web.Request) -> None:
         """Wait until the client closed the connection or the server is stopping."""
@@ -221,6 +229,11 @@ class FaultServer:
             "success": True, "file_name": name, "original_size": 1000, "kraked_size": 600,
             "saved_bytes": 400, "original_width": 640, "original_height": 480,
             "kraked_url": kraked_url})
+
+
+def message_for(status: int) -> str:
+    """The ``message`` a JSON error step ``NNN`` sends."""
+    return MESSAGES.get(status, f"Injected HTTP {status}")
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -252,14 +265,14 @@ def _script(
     source = str(url) if url is not None else file_name or api_key
     if isinstance(body.get("fault"), str):
         return source, source, body["fault"]
+    if api_key.startswith("fault="):
+        return source, api_key, api_key.removeprefix("fault=")
     if isinstance(url, str):
         query = parse_qs(urlsplit(url).query).get("fault")
         if query:
             return source, source, query[0]
     if file_name is not None and (match := _FILE_SCRIPT.search(file_name)):
         return source, source, match.group(1)
-    if api_key.startswith("fault="):
-        return source, api_key, api_key.removeprefix("fault=")
     return source, source, None
 
 
@@ -283,6 +296,8 @@ async def fault_server_async() -> AsyncIterator[FaultServer]:
 @contextmanager
 def fault_server() -> Iterator[FaultServer]:
     """Run a :class:`FaultServer` in a background thread with its own loop, for sync and CLI tests."""
-    with start_blocking_portal(backend="asyncio") as portal:
-        with portal.wrap_async_context_manager(fault_server_async()) as server:
-            yield server
+    with (
+        start_blocking_portal(backend="asyncio") as portal,
+        portal.wrap_async_context_manager(fault_server_async()) as server,
+    ):
+        yield server

@@ -187,12 +187,12 @@ def load_keys_file(path: Path) -> tuple[ApiKey, ...]:
         raise ValueError(f"keys file {path} is not valid JSON: {exc}") from None
     entries = raw.get("keys") if isinstance(raw, dict) else raw
     if not isinstance(entries, list):
-        raise ValueError(f"keys file {path}: expected a list of keys or {{\"keys\": [...]}}")
+        raise ValueError(f"keys file {path}: expected a list of keys or {{\"keys\": [...]}}")  # noqa: TRY004 - config errors are ValueError by contract
     keys = []
     for i, entry in enumerate(entries):
         where = f"keys file {path}: keys[{i}]"
         if not isinstance(entry, dict):
-            raise ValueError(f"{where}: expected an object")
+            raise ValueError(f"{where}: expected an object")  # noqa: TRY004
         unknown = set(entry) - {"api_key", "api_secret", "state", "plan_name", "quota_total"}
         if unknown:
             raise ValueError(f"{where}: unknown fields {sorted(unknown)}")
