@@ -74,6 +74,7 @@ def parse_manifest(data: object, *, source: Path, environ: Mapping[str, str]) ->
 def _parse(
     data: object, source: Path, environ: Mapping[str, str], found: list[Problem]
 ) -> Manifest:
+    """Interpolate, then validate; ``found`` holds problems the YAML reader already had."""
     problems = Problems()
     problems.found.extend(found)
     data = interpolate_tree(data, environ, "", problems)
@@ -91,6 +92,7 @@ def _parse(
 
 
 def _check_version(data: dict[Any, Any], problems: Problems) -> None:
+    """Only version 1 exists; a later format must be refused, not half understood."""
     if "version" not in data:
         problems.add("version", f"is required (write version: {VERSION})")
     elif type(data["version"]) is not int or data["version"] != VERSION:
@@ -100,6 +102,7 @@ def _check_version(data: dict[Any, Any], problems: Problems) -> None:
 
 
 def _api(value: object, problems: Problems) -> ApiSettings:
+    """The optional ``api:`` block; the CLI applies flag > environment > manifest precedence."""
     block = expect_mapping(value, "api", problems)
     if block is None:
         return ApiSettings()
@@ -185,6 +188,7 @@ class _Items:
         self.targets: dict[tuple[str, str], _Writer] = {}
 
     def build(self) -> tuple[Item, ...]:
+        """Every valid item, in manifest order (problems collected for the others)."""
         raw = self.raw_items
         if raw is None:
             self.problems.add("items", "is required (a list of items with url or file, "
@@ -199,6 +203,7 @@ class _Items:
         return tuple(item for item in built if item is not None)
 
     def _item(self, index: int, value: object) -> Item | None:
+        """One item, or ``None`` when it has a problem (already recorded)."""
         here = f"items[{index}]"
         problems = self.problems
         raw = expect_mapping(value, here, problems)
@@ -231,6 +236,7 @@ class _Items:
                     s3_store=s3, stores=stores)
 
     def _item_options(self, raw: dict[Any, Any], here: str) -> dict[str, Any] | None:
+        """The item's options merged over the defaults; defaults are checked once, on use."""
         if "options" not in raw:
             if self._default_options is None and self.options is not None:
                 check_merged_options(self.options, "options", self.problems)
@@ -244,6 +250,7 @@ class _Items:
         return merged
 
     def _item_s3(self, raw: dict[Any, Any], here: str) -> S3Store | None:
+        """The item's merged store; the defaults are completed once, at ``s3_store``, on use."""
         if "s3_store" not in raw:
             if self._default_s3 is None:
                 store = self.s3
@@ -258,6 +265,7 @@ class _Items:
         return build_s3_store(merged, f"{here}.s3_store", self.problems, defaults=self.s3)
 
     def _item_stores(self, raw: dict[Any, Any], here: str) -> dict[str, dict[str, Any]]:
+        """Kraken's other stores, merged like ``s3_store`` but otherwise passed through."""
         if not OTHER_STORES & raw.keys():
             return self.others
         stores = dict(self.others)

@@ -5,7 +5,7 @@
   not check credentials.
 - ``static_files(root)``: serves a directory over HTTP on a free loopback port (stdlib,
   threaded); yields the base URL. ``/redirect/N/<path>`` answers N chained 302s ending at
-  ``/<path>``, for redirect tests.
+  ``/<path>``, and ``/goto?url=<quoted URL>`` one 302 to any URL, for redirect tests.
 - ``kraken_server(config)``: runs ``batch.server.running_server`` in a background thread with
   its own event loop; yields the base URL, stops the server (gracefully) on exit.
 - ``free_port()``: a currently free loopback TCP port.
@@ -22,6 +22,7 @@ import functools
 import http.server
 import socket
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,16 +54,21 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     """Static files plus ``/redirect/N/...`` chains; quiet (no per-request stderr lines)."""
 
     def do_GET(self) -> None:
+        if self.path.startswith("/goto?url="):
+            self._redirect(urllib.parse.unquote(self.path.removeprefix("/goto?url=")))
+            return
         parts = self.path.split("/", 3)
         if len(parts) == 4 and parts[1] == "redirect" and parts[2].isdigit():
             hops = int(parts[2])
-            target = f"/redirect/{hops - 1}/{parts[3]}" if hops > 1 else f"/{parts[3]}"
-            self.send_response(302)
-            self.send_header("Location", target)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._redirect(f"/redirect/{hops - 1}/{parts[3]}" if hops > 1 else f"/{parts[3]}")
             return
         super().do_GET()
+
+    def _redirect(self, target: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, format: str, *args: object) -> None:
         pass

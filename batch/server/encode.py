@@ -106,13 +106,18 @@ def png_encode(img: Image.Image, *, lossy: bool) -> bytes:
     if lossy:
         import imagequant  # type: ignore[import-untyped]  # only this path needs it
 
+        # The raw-bytes API, not quantize_pil_image: that one walks pixels in Python (slow,
+        # holds the GIL) through Image.getdata, which Pillow deprecates.
+        rgba = img.convert("RGBA")
         try:
-            img = imagequant.quantize_pil_image(
-                img.convert("RGBA"), dithering_level=1.0, max_colors=256,
-                min_quality=65, max_quality=80,
+            indices, palette = imagequant.quantize_raw_rgba_bytes(
+                rgba.tobytes(), rgba.width, rgba.height, dithering_level=1.0,
+                max_colors=256, min_quality=65, max_quality=80,
             )
         except RuntimeError as exc:
             raise QualityTooLow(str(exc)) from exc
+        img = Image.frombytes("P", rgba.size, indices)
+        img.putpalette(palette, rawmode="RGBA")
     elif img.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
         img = img.convert("RGBA")
     buf = io.BytesIO()
