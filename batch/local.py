@@ -15,6 +15,7 @@ report so the results can be opened.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -69,6 +70,8 @@ def _embedded_s3(endpoint: str | None) -> Iterator[str]:
         return
     from moto.server import ThreadedMotoServer
 
+    # moto's WSGI server logs every request through werkzeug; the run's own output is enough.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
