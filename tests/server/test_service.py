@@ -1,0 +1,83 @@
+"""Running the server: ``running_server`` in the current loop and ``serve`` as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from batch.server import ApiKey, ServerConfig, running_server
+
+SCRIPT = """
+import argparse, os, sys
+from batch.server import add_arguments, config_from_args, serve
+parser = argparse.ArgumentParser()
+add_arguments(parser)
+sys.exit(serve(config_from_args(parser.parse_args(sys.argv[1:]), os.environ)))
+"""
+
+
+@pytest.mark.anyio
+async def test_running_server_yields_a_working_url() -> None:
+    """running_server starts on a free port in the current loop and stops on exit."""
+    import aiohttp
+
+    config = ServerConfig(port=0, keys=(ApiKey(api_key="k", api_secret="s"),),
+                          executor="thread", workers=1)
+    async with running_server(config) as url, aiohttp.ClientSession() as session:
+        assert url.startswith("http://127.0.0.1:")
+        async with session.post(url + "/user_status",
+                                json={"auth": {"api_key": "k", "api_secret": "s"}}) as resp:
+            assert resp.status == 200 and (await resp.json())["plan_name"] == "Local"
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(url + "/healthz")
+
+
+def test_serve_runs_until_sigterm(tmp_path: object) -> None:
+    """serve prints its URL, answers requests, and exits 0 after SIGTERM."""
+    env = {**os.environ, "KRAKEN_API_KEY": "proc-key", "KRAKEN_API_SECRET": "proc-secret"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, "--port", "0", "--workers", "1"],
+        stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        while line and "listening on" not in line:
+            line = proc.stderr.readline()
+        assert line.startswith("kraken-batch serve listening on http://127.0.0.1:")
+        url = line.rsplit(" ", 1)[1].strip()
+        request = urllib.request.Request(
+            url + "/user_status", method="POST",
+            data=json.dumps({"auth": {"api_key": "proc-key", "api_secret": "proc-secret"}}).encode())
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert json.load(resp)["success"] is True
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        rest = proc.stderr.read()
+        assert "proc-secret" not in rest and '"path":"/user_status"' in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def test_serve_reports_a_busy_port() -> None:
+    """serve exits 1 with a message when it cannot listen."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        env = {**os.environ, "KRAKEN_API_KEY": "k", "KRAKEN_API_SECRET": "s"}
+        done = subprocess.run([sys.executable, "-c", SCRIPT, "--port", str(port)],
+                              capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1 and "cannot start" in done.stderr
