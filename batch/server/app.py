@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from aiobotocore.session import get_session  # type: ignore[import-untyped]
+from aiobotocore.session import get_session
 from aiohttp import web
 
 from batch.server import handlers, state

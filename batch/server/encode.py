@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-import mozjpeg_lossless_optimization as mozjpeg  # type: ignore[import-untyped]
+import mozjpeg_lossless_optimization as mozjpeg
 import oxipng
-import pyvips  # type: ignore[import-untyped]
+import pyvips
 from PIL import Image
 
 from batch.server.colors import RGBA
@@ -104,7 +104,7 @@ def png_encode(img: Image.Image, *, lossy: bool) -> bytes:
     Raises QualityTooLow when quantization cannot reach quality 65.
     """
     if lossy:
-        import imagequant  # type: ignore[import-untyped]  # only this path needs it
+        import imagequant  # only this path needs it
 
         # The raw-bytes API, not quantize_pil_image: that one walks pixels in Python (slow,
         # holds the GIL) through Image.getdata, which Pillow deprecates.

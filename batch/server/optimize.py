@@ -47,7 +47,7 @@ def configure_worker() -> None:
     in ``open_image`` (which raises our 413 instead of a warning or Pillow's own error), and
     libvips' operation cache is disabled: workers see each image once.
     """
-    import pyvips  # type: ignore[import-untyped]
+    import pyvips
 
     Image.MAX_IMAGE_PIXELS = None
     pyvips.cache_set_max(0)
@@ -89,7 +89,7 @@ def optimize(data: bytes, job: Job) -> Output:
         if len(out) >= len(data):
             out = data
         return Output(out, fmt, img.width, img.height, img.width, img.height)
-    return _pixel_path(img, fmt, target, job, kept, rotate)
+    return _pixel_path(img, target, job, kept)
 
 
 def _same_format(data: bytes, fmt: str, img: Image.Image, job: Job, kept: metadata.Kept) -> bytes:
@@ -108,7 +108,7 @@ def _same_format(data: bytes, fmt: str, img: Image.Image, job: Job, kept: metada
         return metadata.insert_png(encode.png_lossless(data), metadata.Kept(exif=kept.exif))
     if fmt == "gif":
         return encode.gifsicle(data, lossy=job.lossy)
-    frames, durations = _frames(img, fmt, None, job)
+    frames, durations = _frames(img, None, job)
     return encode.pillow_encode(frames, durations, fmt, lossy=job.lossy, quality=job.quality,
                                 exif=kept.exif, icc=kept.icc)
 
@@ -121,13 +121,14 @@ def _jpeg(pixels: Image.Image, job: Job) -> bytes:
     return encode.jpeg_encode(pixels, quality, job.sampling_scheme)
 
 
-def _frames(img: Image.Image, source_fmt: str, target: str | None,
+def _frames(img: Image.Image, target: str | None,
             job: Job) -> tuple[list[Image.Image], list[int]]:
     """Decode the frames to keep (all of them only when the target can animate), transformed."""
     animate = target in (None, "gif", "webp") and getattr(img, "n_frames", 1) > 1
     sources = ImageSequence.Iterator(img) if animate else [img]
-    plan = resize.plan(img.width, img.height, job.resize) if job.resize else None
-    background = job.resize.background if job.resize else WHITE
+    spec = job.resize
+    plan = resize.plan(img.width, img.height, spec) if spec else None
+    background = spec.background if spec else WHITE
     frames, durations = [], []
     budget = job.max_pixels
     for frame in sources:
@@ -138,17 +139,16 @@ def _frames(img: Image.Image, source_fmt: str, target: str | None,
         current = resize.normalize_mode(frame.copy())
         if job.auto_orient:
             current = ImageOps.exif_transpose(current)
-        if plan is not None:
+        if spec is not None and plan is not None:
             if current.size != (img.width, img.height):  # rotated by 90 degrees
-                plan = resize.plan(current.width, current.height, job.resize)  # type: ignore[arg-type]
+                plan = resize.plan(current.width, current.height, spec)
             current = resize.apply(current, plan, background)
         frames.append(current)
     return frames, durations
 
 
-def _pixel_path(img: Image.Image, fmt: str, target: str, job: Job, kept: metadata.Kept,
-                rotate: bool) -> Output:
-    frames, durations = _frames(img, fmt, target, job)
+def _pixel_path(img: Image.Image, target: str, job: Job, kept: metadata.Kept) -> Output:
+    frames, durations = _frames(img, target, job)
     first = frames[0]
     background = job.convert.background if job.convert else WHITE
     if target == "jpeg":

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-import pyvips  # type: ignore[import-untyped]
+import pyvips
 from PIL import Image
 
 from batch.server.encode import jpeg_encode, to_vips

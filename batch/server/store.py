@@ -22,9 +22,9 @@ import logging
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
-from aiobotocore.session import AioSession  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+from aiobotocore.session import AioSession
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from batch.server.errors import StorageFailed, scrub
 from batch.server.s3_params import S3Target

@@ -18,7 +18,7 @@ Received = tuple[str, bytes]
 
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, "queue.Queue[Received]"]]:
+def receiver() -> Iterator[tuple[str, queue.Queue[Received]]]:
     """A small HTTP server that records each POST's content type and body."""
     got: queue.Queue[Received] = queue.Queue()
 
@@ -42,7 +42,7 @@ def receiver() -> Iterator[tuple[str, "queue.Queue[Received]"]]:
 
 
 def test_callback_form_encoded(server: str, sources: str, auth: dict[str, str],
-                               receiver: tuple[str, "queue.Queue[Received]"]) -> None:
+                               receiver: tuple[str, queue.Queue[Received]]) -> None:
     """By default the result is POSTed form-urlencoded, carrying the same id."""
     url, got = receiver
     status, body = post_json(server + "/v1/url",
@@ -56,7 +56,7 @@ def test_callback_form_encoded(server: str, sources: str, auth: dict[str, str],
 
 
 def test_callback_json_and_errors(server: str, sources: str, auth: dict[str, str],
-                                  receiver: tuple[str, "queue.Queue[Received]"]) -> None:
+                                  receiver: tuple[str, queue.Queue[Received]]) -> None:
     """With json: true the result is JSON; failures are delivered as success:false."""
     url, got = receiver
     status, body = post_json(server + "/v1/url", {
