@@ -25,6 +25,7 @@ import pyvips
 from PIL import Image
 
 from batch.server.colors import RGBA
+from batch.server.errors import UnsupportedType
 
 GIF_LOSSY: Final = 80
 WEBP_QUALITY: Final = 80
@@ -132,9 +133,9 @@ def gifsicle(data: bytes, *, lossy: bool) -> bytes:
         args.append(f"--lossy={GIF_LOSSY}")
     done = subprocess.run(args, input=data, capture_output=True, timeout=GIFSICLE_TIMEOUT,
                           check=False)
-    if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip()[:300]
-        raise RuntimeError(f"gifsicle failed ({done.returncode}): {detail}")
+    if done.returncode != 0:  # gifsicle reads any valid GIF: the input is corrupt
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[:1]
+        raise UnsupportedType(f"File type not supported: unreadable GIF ({' '.join(detail)})")
     return done.stdout
 
 

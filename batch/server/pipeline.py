@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -61,7 +62,7 @@ async def _deliver(app: web.Application, req: OptimizeRequest, job: Job, out: Ou
         url = await app[state.S3].put(req.s3, key, out.data, ctype)
     else:
         token = app[state.DOWNLOADS].save(out.data, name, content_type)
-        url = f"{base_url}/dl/{token}/{name}"
+        url = f"{base_url}/dl/{token}/{quote(name)}"
     result: dict[str, Any] = {
         "file_name": name, "original_size": original_size, "kraked_size": len(out.data),
         "saved_bytes": max(0, original_size - len(out.data)), "kraked_url": url,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from PIL import Image, ImageChops
 
@@ -87,8 +89,8 @@ def test_gif_animation_is_kept() -> None:
     for job in (Job(), Job(lossy=True),
                 Job(resize=ResizeSpec(strategy="exact", width=32, height=20))):
         out = optimize(gif, job)
-        img = Image.open(__import__("io").BytesIO(out.data))
-        assert out.format == "gif" and img.n_frames == 3
+        img = Image.open(io.BytesIO(out.data))
+        assert out.format == "gif" and getattr(img, "n_frames", 1) == 3
     assert optimize(gif, Job(resize=ResizeSpec(strategy="exact", width=32, height=20))).width == 32
 
 
@@ -136,7 +138,8 @@ def test_decompression_bomb_is_refused() -> None:
 
 
 @pytest.mark.parametrize("data", [b"plain text, not an image", b"BM" + b"\0" * 64,
-                                  b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
+                                  b"\x89PNG\r\n\x1a\n" + b"\0" * 40,
+                                  images.animation(2, 16)[:200]])
 def test_non_images_and_corrupt_images_are_unsupported(data: bytes) -> None:
     """Unknown magic bytes and corrupt images raise UnsupportedType (415)."""
     with pytest.raises(UnsupportedType):
@@ -158,3 +161,11 @@ def test_bad_colours(text: str) -> None:
     """Malformed colours are rejected."""
     with pytest.raises(ValueError, match="invalid colour"):
         parse_color(text)
+
+
+def test_png_lossy_keeps_transparency() -> None:
+    """Lossy PNG quantization keeps the alpha channel (transparent stays transparent)."""
+    out = images.decode(optimize(images.encode(images.rgba(), "PNG"), Job(lossy=True)).data)
+    rgba = out.convert("RGBA")
+    assert out.mode == "P" and rgba.getpixel((0, 0))[3] == 0  # type: ignore[index]
+    assert rgba.getpixel((64, 48)) == (220, 60, 20, 255)
