@@ -12,11 +12,10 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
-
 import anyio
 
 from batch import __version__
@@ -28,6 +27,7 @@ from batch.models import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
     ApiConfig,
+    ExitCode,
     Manifest,
 )
 from batch.report import default_report_path
@@ -35,10 +35,6 @@ from batch.request import masked_body
 from batch.retry import RetryPolicy
 from batch.runner import RunConfig, RunOutcome, run_batch
 from batch.secret import Secret
-
-EXIT_USAGE: Final = 2
-EXIT_INTERRUPTED: Final = 130
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -91,10 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, os.environ)
     except BatchError as exc:
         print(f"kraken-batch: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         print("kraken-batch: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -116,9 +112,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     manifest = load_manifest(args.manifest, environ)
-    report_path = args.report or default_report_path(args.manifest, datetime.now(timezone.utc))
+    report_path = args.report or default_report_path(args.manifest, datetime.now(UTC))
     if args.report is not None and args.report.suffix.lower() not in (".json", ".csv"):
         raise ConfigError(f"--report {args.report}: the file name must end in .json or .csv")
+    if not args.dry_run:
+        check_writable(report_path)
     if args.dry_run:
         api = resolve_api(args.api_url, environ, manifest, required=False)
         _print_dry_run(manifest, api)
@@ -166,6 +164,21 @@ def resolve_api(
             "or api.key / api.secret in the manifest (e.g. key: ${KRAKEN_API_KEY})"
         )
     return ApiConfig(url=url.rstrip("/"), key=key or Secret(""), secret=secret or Secret(""))
+
+
+def check_writable(report: Path) -> None:
+    """Refuse to start a run whose report could not be written at the end.
+
+    Discovering an unwritable report folder after thousands of (paid) requests would lose the
+    only record of them, so the folder is created and a probe file written up front.
+    """
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=report.parent, prefix=".kraken-batch-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"--report {report}: cannot write to {report.parent}: {exc.strerror}") from None
 
 
 def _secret(value: str | None) -> Secret | None:

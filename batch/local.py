@@ -107,6 +107,8 @@ async def _create_buckets(manifest: Manifest, endpoint: str) -> None:
 
 async def _fetch_back(manifest: Manifest, config: RunConfig, endpoint: str) -> None:
     """Copy each optimized object out of the embedded store before it disappears."""
+    from botocore.exceptions import ClientError
+
     report = config.report_path
     folder = report.with_name(report.stem + "-objects")
     count = 0
@@ -116,7 +118,7 @@ async def _fetch_back(manifest: Manifest, config: RunConfig, endpoint: str) -> N
                 continue
             try:
                 answer = await s3.get_object(Bucket=item.s3_store.bucket, Key=item.path)
-            except Exception:  # noqa: BLE001 - a failed item simply has no object
+            except ClientError:  # a failed item simply has no object
                 continue
             async with answer["Body"] as body:
                 data = await body.read()

@@ -103,6 +103,16 @@ class Manifest:
     items: tuple[Item, ...]
 
 
+class ExitCode(enum.IntEnum):
+    """The process exit codes cron jobs and other tools rely on (README "Exit codes")."""
+
+    OK = 0  #: every item succeeded or was skipped
+    FAILED = 1  #: the run finished and at least one item failed
+    USAGE = 2  #: usage error or invalid manifest: nothing was sent
+    FATAL = 3  #: aborted by a batch-fatal answer (401/402/403)
+    INTERRUPTED = 130  #: SIGINT/SIGTERM; the report was still written
+
+
 class Status(enum.StrEnum):
     """What happened to an item; the report's ``status`` values."""
 

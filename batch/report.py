@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -141,12 +141,12 @@ def write_atomic(path: Path, text: str) -> None:
 
 def default_report_path(manifest: Path, now: datetime) -> Path:
     """``reports/<manifest-stem>-<UTC time>.json``, relative to the working directory."""
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path("reports") / f"{manifest.stem}-{stamp}.json"
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _human_bytes(count: int) -> str:

@@ -14,7 +14,7 @@ import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,18 +22,13 @@ import anyio
 
 from batch.client import KrakenClient, KrakenResponse
 from batch.errors import FatalKrakenError, KrakenError
-from batch.models import ApiConfig, Item, ItemResult, Manifest, Status
+from batch.models import ApiConfig, ExitCode, Item, ItemResult, Manifest, Status
 from batch.pool import run_pool
 from batch.progress import Progress
 from batch.report import Summary, build_report, summarize, write_report
 from batch.request import build_body
 from batch.retry import Brake, RetryPolicy, call_with_retries
 from batch.secret import Secret, redact
-
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-EXIT_FATAL: Final = 3
-EXIT_INTERRUPTED: Final = 130
 
 #: Seconds in-flight requests get to finish after SIGINT/SIGTERM before they are cancelled.
 DEFAULT_GRACE: Final = 10.0
@@ -58,7 +53,7 @@ class RunConfig:
 class RunOutcome:
     """What the CLI needs after a run: the exit code, the summary and why it stopped."""
 
-    exit_code: int
+    exit_code: ExitCode
     summary: Summary
     report_path: Path
     fatal: str | None = None
@@ -119,7 +114,7 @@ class _Run:
 
 async def run_batch(config: RunConfig) -> RunOutcome:
     """Run the manifest, write the report (also on interrupt or crash), return the outcome."""
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     async with KrakenClient(
         config.api.url, timeout=config.timeout, max_connections=config.concurrency
     ) as client:
@@ -142,19 +137,19 @@ async def run_batch(config: RunConfig) -> RunOutcome:
             report = build_report(
                 manifest=str(config.manifest.source),
                 started_at=started_at,
-                finished_at=datetime.now(timezone.utc),
+                finished_at=datetime.now(UTC),
                 results=results,
             )
             write_report(config.report_path, report)
     summary = summarize(results)
     if run.interrupted:
-        code = EXIT_INTERRUPTED
+        code = ExitCode.INTERRUPTED
     elif run.fatal is not None:
-        code = EXIT_FATAL
+        code = ExitCode.FATAL
     elif summary.failed:
-        code = EXIT_FAILED
+        code = ExitCode.FAILED
     else:
-        code = EXIT_OK
+        code = ExitCode.OK
     return RunOutcome(
         exit_code=code,
         summary=summary,
@@ -165,14 +160,21 @@ async def run_batch(config: RunConfig) -> RunOutcome:
 
 
 async def _watch_signals(run: _Run, scope: anyio.CancelScope) -> None:
-    """On SIGINT/SIGTERM: stop dispatching, wait ``grace`` seconds, then cancel in-flight work."""
+    """On SIGINT/SIGTERM: stop dispatching, wait ``grace`` seconds, then cancel in-flight work.
+
+    A second signal during the grace period cancels at once. Either way the report is written
+    afterwards by ``run_batch``'s ``finally``.
+    """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
-            run.interrupted = True
-            run.halt.set()
-            await anyio.sleep(run.config.grace)
-            scope.cancel()
-            return
+            break
+        run.interrupted = True
+        run.halt.set()
+        # A second signal during the grace period means "now": stop waiting for in-flight work.
+        with anyio.move_on_after(run.config.grace):
+            async for _ in signals:
+                break
+        scope.cancel()
 
 
 def _ms_since(started: float) -> int:
@@ -198,11 +200,16 @@ def _succeeded(
     body = response.body
     results = body.get("results")
     kraked_url = body.get("kraked_url")
+    original_size = _int(body.get("original_size"))
+    if original_size is None and isinstance(results, dict) and results:
+        # An image set answers per size; each entry repeats the same input size.
+        first = next(iter(results.values()))
+        original_size = _int(first.get("original_size")) if isinstance(first, dict) else None
     return ItemResult(
         **_base(item),
         status=Status.SUCCEEDED,
         kraked_url=redact(kraked_url, secrets) if isinstance(kraked_url, str) else None,
-        original_size=_int(body.get("original_size")),
+        original_size=original_size,
         kraked_size=_int(body.get("kraked_size")),
         saved_bytes=_int(body.get("saved_bytes")),
         kraked_width=_int(body.get("kraked_width")),

@@ -68,7 +68,7 @@ def measure(kind: str, path: Path) -> tuple[int, float, int]:
     import os
 
     env = {**os.environ, **ENV}
-    out = subprocess.run([sys.executable, "-c", MEASURE, kind, str(path)], env=env,
+    out = subprocess.run([sys.executable, "-c", MEASURE, kind, str(path)], env=env, check=False,
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if out.returncode != 0:
         raise SystemExit(out.stderr)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _serve(queue: "multiprocessing.Queue[str]", stop: "multiprocessing.synchronize.Event") -> None:
+def _serve(queue: multiprocessing.Queue[str], stop: multiprocessing.synchronize.Event) -> None:
     from tests.faults import fault_server
 
     with fault_server() as server:

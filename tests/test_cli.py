@@ -223,6 +223,64 @@ class TestInvalidInput:
         assert len(server.requests) == before
         assert not (tmp_path / "r.json").exists()
 
+    @pytest.mark.parametrize(
+        ("items", "top", "location"),
+        [
+            ([{"url": "http://src.test/a.png", "path": "same.png"},
+              {"url": "http://src.test/b.png", "path": "same.png"}], {}, "items[1].path"),
+            ([{"url": "file:///etc/passwd", "path": "a.png"}], {}, "items[0].url"),
+            ([{"url": "http://src.test/a.png", "path": ""}], {}, "items[0].path"),
+            ([{"url": "http://src.test/a.png", "path": "a/../b.png"}], {}, "items[0].path"),
+            ([{"url": "http://src.test/a.png", "path": "k" * 1025}], {}, "items[0].path"),
+            ([{"url": "http://src.test/a.png", "path": "a.png", "s3_store": {"acl": "public"}}],
+             {}, "items[0].s3_store.acl"),
+            ([{"url": "http://src.test/a.png", "path": "a.png",
+               "s3_store": {"tags": {f"t{i}": "v" for i in range(11)}}}], {}, "items[0].s3_store.tags"),
+            ([{"url": "http://src.test/a.png", "path": "a.png", "options": {"quality": "high"}}],
+             {}, "items[0].options.quality"),
+            ([{"url": "http://src.test/a.png", "path": "a.png", "colour": "red"}], {}, "items[0].colour"),
+            ([{"url": "http://src.test/${NOT_SET_ANYWHERE}.png", "path": "a.png"}], {}, "items[0].url"),
+            ([{"url": "http://src.test/a.png", "path": "a.png"}], {"version": 2}, "version"),
+            ([{"file": "does-not-exist.png", "path": "a.png"}], {}, "items[0].file"),
+        ],
+        ids=["collision", "non-http-url", "empty-key", "dotdot-key", "long-key", "bad-acl",
+             "eleven-tags", "option-type", "unknown-key", "unset-variable", "version", "no-file"],
+    )
+    def test_each_invalid_case_exits_2_before_sending(
+        self, items: list[dict[str, Any]], top: dict[str, Any], location: str, tmp_path: Path,
+        server: FaultServer, env: dict[str, str], capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Each kind of invalid manifest is refused with its location, and nothing is sent."""
+        before = len(server.requests)
+        manifest = write_manifest(tmp_path, items, **top)
+        assert run([str(manifest), "--report", str(tmp_path / "r.json")]) == 2
+        err = capsys.readouterr().err
+        assert f"  {location}" in err, err
+        assert "Traceback" not in err
+        assert len(server.requests) == before
+
+    def test_yaml_syntax_error_names_line_and_column(self, tmp_path: Path, env: dict[str, str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+        """A YAML syntax error is reported with its line and column, not a traceback."""
+        manifest = tmp_path / "broken.yaml"
+        manifest.write_text("version: 1\nitems:\n  - url: http://src.test/a.png\n    path: [unclosed\n")
+        assert run([str(manifest)]) == 2
+        err = capsys.readouterr().err
+        assert "line " in err and "column " in err and "Traceback" not in err
+
+    def test_unwritable_report_folder_is_refused_up_front(
+        self, tmp_path: Path, server: FaultServer, env: dict[str, str],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A report that could not be written stops the run before any request is sent."""
+        before = len(server.requests)
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("a file where the report folder should be")
+        manifest = write_manifest(tmp_path, url_items("unwritable", 1))
+        assert run([str(manifest), "--report", str(blocker / "r.json")]) == 2
+        assert "cannot write" in capsys.readouterr().err
+        assert len(server.requests) == before
+
     def test_validate_command(self, tmp_path: Path, env: dict[str, str],
                               capsys: pytest.CaptureFixture[str]) -> None:
         """``validate`` says valid with the item count, or exits 2 with the problems."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from batch.pool import run_pool
@@ -59,7 +60,7 @@ class TestRunPool:
                 yield value
 
         async def process(value: int) -> int:
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             return value
 
         async def collect(_: int) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from batch.models import ItemResult, Status
 from batch.report import ITEM_FIELDS, build_report, default_report_path, summarize, write_report
 
-START = datetime(2026, 12, 4, 2, 0, 0, tzinfo=timezone.utc)
-END = datetime(2026, 12, 4, 2, 0, 5, tzinfo=timezone.utc)
+START = datetime(2026, 12, 4, 2, 0, 0, tzinfo=UTC)
+END = datetime(2026, 12, 4, 2, 0, 5, tzinfo=UTC)
 
 RESULTS = [
     ItemResult(index=0, url="http://a.test/a.png", file=None, path="images/a.png",
