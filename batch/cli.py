@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
 import anyio
 
 from batch import __version__
@@ -35,6 +36,7 @@ from batch.request import masked_body
 from batch.retry import RetryPolicy
 from batch.runner import RunConfig, RunOutcome, run_batch
 from batch.secret import Secret
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
