@@ -20,7 +20,8 @@ from typing import Any, Final
 
 import anyio
 
-from batch.client import KrakenClient, KrakenResponse
+from batch.answers import KrakenResponse
+from batch.client import KrakenClient
 from batch.errors import FatalKrakenError, KrakenError
 from batch.models import ApiConfig, ExitCode, Item, ItemResult, Manifest, Status
 from batch.pool import run_pool

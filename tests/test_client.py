@@ -24,16 +24,8 @@ from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from batch.client import (
-    MAX_MESSAGE,
-    USER_AGENT,
-    KrakenClient,
-    KrakenResponse,
-    classify,
-    map_aiohttp_errors,
-    parse_retry_after,
-    secret_values,
-)
+from batch.answers import MAX_MESSAGE, KrakenResponse, classify, parse_retry_after, secret_values
+from batch.client import USER_AGENT, KrakenClient, map_aiohttp_errors
 from batch.errors import (
     BatchError,
     ConfigError,

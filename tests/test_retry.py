@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from batch.client import KrakenClient, KrakenResponse
+from batch.answers import KrakenResponse
+from batch.client import KrakenClient
 from batch.errors import (
     FatalKrakenError,
     KrakenError,
