@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 
 from batch import __version__
-from batch.errors import BatchError, ConfigError
+from batch.errors import BatchError, ConfigError, StateLockedError
 from batch.manifest import load_manifest
 from batch.models import (
     DEFAULT_API_URL,
@@ -36,6 +36,7 @@ from batch.request import masked_body
 from batch.retry import RetryPolicy
 from batch.runner import RunConfig, RunOutcome, run_batch
 from batch.secret import Secret
+from batch.state import default_state_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-url", metavar="URL",
                      help="Kraken API base URL (default: $KRAKEN_API_URL, the manifest, "
                      f"{DEFAULT_API_URL})")
+    run.add_argument("--state", type=Path, metavar="PATH",
+                     help="incremental state file (default <manifest folder>/.kraken-batch/"
+                     "<stem>.sqlite; with --local, none unless given)")
+    run.add_argument("--force", action="store_true",
+                     help="send every item, even those an earlier run already did")
     run.add_argument("--dry-run", action="store_true",
                      help="validate and print the requests (secrets masked); send nothing")
     run.add_argument("--local", action="store_true",
@@ -87,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         return _run(args, os.environ)
+    except StateLockedError as exc:
+        print(f"kraken-batch: {exc}", file=sys.stderr)
+        return ExitCode.LOCKED
     except BatchError as exc:
         print(f"kraken-batch: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
@@ -135,7 +144,12 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _config(args: argparse.Namespace, manifest: Manifest, api: ApiConfig, report: Path) -> RunConfig:
+    state = args.state
+    if state is None and not args.local:
+        state = default_state_path(args.manifest)
     return RunConfig(
+        state_path=state,
+        force=args.force,
         manifest=manifest,
         api=api,
         report_path=report,

@@ -178,6 +178,24 @@ class KrakenClient:
             form.add_field("upload", handle, filename=name, content_type=kind)
             return await self._post("/v1/upload", body, data=form)
 
+    async def probe_source(self, url: str, *, timeout: float = 30.0) -> Mapping[str, str] | None:
+        """HEAD a source URL and return its headers, or ``None`` when that fails.
+
+        Used by incremental runs to tell whether a source changed (ETag, Last-Modified,
+        Content-Length). Any failure means "cannot tell", so the caller sends the item again.
+        Redirects are followed: no credential goes to a source.
+        """
+        session = self._open_session()
+        try:
+            with map_aiohttp_errors(timeout=timeout):
+                async with session.head(url, allow_redirects=True,
+                                        timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                    if resp.status >= 400:
+                        return None
+                    return dict(resp.headers)
+        except (TransientKrakenError, PermanentKrakenError, ConfigError):
+            return None
+
     async def user_status(self, auth: Mapping[str, str]) -> Mapping[str, Any]:
         """POST ``{"auth": ...}`` to ``/user_status`` (no ``/v1``) and return the account JSON."""
         body = {"auth": dict(auth)}
@@ -185,14 +203,18 @@ class KrakenClient:
                                     headers={"Content-Type": "application/json"})
         return response.body
 
-    async def _post(self, path: str, body: Mapping[str, Any], **kwargs: Any) -> KrakenResponse:
+    def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError(
                 "The client is not open: use `async with KrakenClient(...) as client:`."
                 if self._state is _State.UNOPENED
                 else "Cannot send requests with a client instance that has been closed.")
+        return self._session
+
+    async def _post(self, path: str, body: Mapping[str, Any], **kwargs: Any) -> KrakenResponse:
+        session = self._open_session()
         with map_aiohttp_errors(timeout=self.timeout):
-            async with self._session.post(f"{self.api_url}{path}", allow_redirects=False,
+            async with session.post(f"{self.api_url}{path}", allow_redirects=False,
                                           **kwargs) as resp:
                 raw = await _read_capped(resp)
                 status, content_type = resp.status, resp.headers.get("Content-Type")

@@ -7,6 +7,8 @@ the type, so the retry predicate and the runner's decisions are single ``isinsta
     ├── ConfigError                bad options or environment (exit 2, nothing sent)
     ├── ManifestError              the manifest is unreadable or invalid (exit 2, nothing sent);
     │                              carries every Problem with its location
+    ├── StateError                 the incremental state file cannot be used (exit 2)
+    │   └── StateLockedError       another run holds this state's lock (exit 4)
     └── KrakenError                an answer (or non-answer) from the Kraken API; .status, .message
         ├── TransientKrakenError   connection errors, timeouts, 429, 500/502/503/504, 404,
         │                          unparsable 5xx bodies: retried; .retry_after from Retry-After
@@ -59,6 +61,14 @@ class ManifestError(BatchError):
         lines = "\n".join(f"  {p}" for p in self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{source}: {count} {noun}:\n{lines}")
+
+
+class StateError(BatchError):
+    """The incremental state file cannot be opened, created or understood; nothing was sent."""
+
+
+class StateLockedError(StateError):
+    """Another run holds the lock of this state file; the message says who and since when."""
 
 
 class KrakenError(BatchError):

@@ -110,6 +110,7 @@ class ExitCode(enum.IntEnum):
     FAILED = 1  #: the run finished and at least one item failed
     USAGE = 2  #: usage error or invalid manifest: nothing was sent
     FATAL = 3  #: aborted by a batch-fatal answer (401/402/403)
+    LOCKED = 4  #: another run holds the lock for this state
     INTERRUPTED = 130  #: SIGINT/SIGTERM; the report was still written
 
 

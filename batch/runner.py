@@ -30,6 +30,7 @@ from batch.report import Summary, build_report, summarize, write_report
 from batch.request import build_body
 from batch.retry import Brake, RetryPolicy, call_with_retries
 from batch.secret import Secret, redact
+from batch.state import State, file_validator, fingerprint, http_validator, locked
 
 #: Seconds in-flight requests get to finish after SIGINT/SIGTERM before they are cancelled.
 DEFAULT_GRACE: Final = 10.0
@@ -48,6 +49,19 @@ class RunConfig:
     grace: float = DEFAULT_GRACE
     quiet: bool = False
     handle_signals: bool = True
+    #: Incremental state file; ``None`` sends every item (``--local`` without ``--state``).
+    state_path: Path | None = None
+    #: Send every item even if the state says it is done (the state is still updated).
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """A worker's result plus what the consumer needs to record a success in the state."""
+
+    result: ItemResult
+    fingerprint: str | None = None
+    validator: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,9 +78,10 @@ class RunOutcome:
 class _Run:
     """The mutable state of one run, touched by workers (results) and the consumer."""
 
-    def __init__(self, config: RunConfig, client: KrakenClient) -> None:
+    def __init__(self, config: RunConfig, client: KrakenClient, state: State | None) -> None:
         self.config = config
         self.client = client
+        self.state = state
         self.halt = anyio.Event()
         self.brake = Brake()
         self.results: dict[int, ItemResult] = {}
@@ -78,7 +93,28 @@ class _Run:
         self.secrets = tuple(set(secrets))
         self.progress = Progress(len(config.manifest.items), quiet=config.quiet)
 
-    async def process(self, item: Item) -> ItemResult:
+    async def process(self, item: Item) -> _Finished:
+        """Skip the item if the state says it is done and unchanged, else send it."""
+        if self.state is None:
+            return _Finished(await self.send(item))
+        started = time.monotonic()
+        key = fingerprint(item)
+        validator = await self.validator_of(item)
+        done = self.state.get(key)
+        if (not self.config.force and done is not None and validator is not None
+                and done.validator == validator):
+            return _Finished(done.skipped(item, _ms_since(started)))
+        return _Finished(await self.send(item), key, validator)
+
+    async def validator_of(self, item: Item) -> str | None:
+        """What identifies this version of the source; ``None`` when it cannot be told."""
+        if item.file is not None:
+            return await anyio.to_thread.run_sync(file_validator, item.file)
+        assert item.url is not None
+        headers = await self.client.probe_source(item.url)
+        return http_validator(headers) if headers is not None else None
+
+    async def send(self, item: Item) -> ItemResult:
         """Send one item with retries; every outcome becomes a result value."""
         body = build_body(item, self.config.api)
         attempts = 0
@@ -105,7 +141,12 @@ class _Run:
             return _failed(item, exc, attempts, _ms_since(started), self.secrets)
         return _succeeded(item, response, attempts, _ms_since(started), self.secrets)
 
-    async def record(self, result: ItemResult) -> None:
+    async def record(self, finished: _Finished) -> None:
+        """The single consumer: commit successes to the state at once, then count and show."""
+        result = finished.result
+        if (self.state is not None and finished.fingerprint is not None
+                and result.status is Status.SUCCEEDED):
+            self.state.record(finished.fingerprint, finished.validator, result)
         self.results[result.index] = result
         self.progress.advance(result.status)
 
@@ -114,12 +155,27 @@ class _Run:
 
 
 async def run_batch(config: RunConfig) -> RunOutcome:
-    """Run the manifest, write the report (also on interrupt or crash), return the outcome."""
+    """Run the manifest, write the report (also on interrupt or crash), return the outcome.
+
+    With a state file, the run holds its lock throughout (:class:`StateLockedError` if another
+    run has it) and skips what earlier runs already did.
+    """
+    if config.state_path is None:
+        return await _run_batch(config, None)
+    with locked(config.state_path):
+        state = State.open(config.state_path)
+        try:
+            return await _run_batch(config, state)
+        finally:
+            state.close()
+
+
+async def _run_batch(config: RunConfig, state: State | None) -> RunOutcome:
     started_at = datetime.now(UTC)
     async with KrakenClient(
         config.api.url, timeout=config.timeout, max_connections=config.concurrency
     ) as client:
-        run = _Run(config, client)
+        run = _Run(config, client, state)
         try:
             async with anyio.create_task_group() as tg:
                 if config.handle_signals:
