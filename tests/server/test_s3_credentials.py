@@ -61,7 +61,7 @@ def _absent(s3: Any, key: str) -> bool:
     try:
         s3.head_object(Bucket=BUCKET, Key=key)
     except ClientError as exc:
-        return exc.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        return bool(exc.response["ResponseMetadata"]["HTTPStatusCode"] == 404)
     return False
 
 
