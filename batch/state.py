@@ -83,10 +83,14 @@ def file_validator(path: Path) -> str | None:
 
 
 def http_validator(headers: Mapping[str, str]) -> str | None:
-    """``etag=…;last-modified=…;length=…`` from a HEAD answer's headers, or ``None`` if none."""
-    parts = [f"{label}={headers[name]}" for name, label in
-             (("ETag", "etag"), ("Last-Modified", "last-modified"), ("Content-Length", "length"))
-             if headers.get(name)]
+    """``etag=…;last-modified=…;length=…`` from a HEAD answer's headers, or ``None`` if none.
+
+    Header names are matched case-insensitively (servers send ``ETag``, ``Etag`` or ``etag``).
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    parts = [f"{label}={lowered[name]}" for name, label in
+             (("etag", "etag"), ("last-modified", "last-modified"), ("content-length", "length"))
+             if lowered.get(name)]
     return ";".join(parts) or None
 
 

@@ -34,7 +34,10 @@ Script syntax: steps separated by commas. Step *n* answers the *n*-th request ca
 =====================  ==========================================================================
 
 Every route is also served under ``/kraken`` (:data:`PREFIX`), for API URLs with a path prefix;
-``RecordedRequest.path`` keeps the prefix. Like Kraken, requests are checked before the script runs: a body that is not JSON gets 400, no
+``RecordedRequest.path`` keeps the prefix. ``HEAD /src/<anything>`` answers like a static source (a stable ``ETag`` per path), so item URLs
+``{server.url}/src/a.png?fault=...`` give incremental runs something to probe.
+
+Like Kraken, requests are checked before the script runs: a body that is not JSON gets 400, no
 ``auth`` gets 401, no ``wait`` gets 422, ``/v1/url`` without ``url`` gets 422, ``/v1/upload``
 without a file part gets 400.
 """
@@ -42,6 +45,7 @@ without a file part gets 400.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 from collections import Counter
@@ -112,7 +116,13 @@ class FaultServer:
         for path in ("/v1/url", "/v1/upload", "/user_status"):
             app.router.add_post(path, self._handle)
             app.router.add_post(PREFIX + path, self._handle)
+        app.router.add_route("HEAD", "/src/{name:.*}", self._source)
         return app
+
+    async def _source(self, request: web.Request) -> web.Response:
+        """A stand-in source for HEAD probes: a stable ETag per path, no body."""
+        tag = hashlib.sha256(request.path.encode()).hexdigest()[:16]
+        return web.Response(headers={"ETag": f'"{tag}"', "Content-Type": "image/png"})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1

@@ -66,6 +66,11 @@ class TestValidators:
         assert http_validator({"ETag": '"abc"', "Content-Length": "10"}) == 'etag="abc";length=10'
         assert http_validator({"Content-Type": "image/png"}) is None
 
+    def test_http_validator_ignores_header_case(self) -> None:
+        """``Etag`` (as aiohttp servers spell it) counts the same as ``ETag``."""
+        assert http_validator({"Etag": '"x"', "last-modified": "Mon"}) == (
+            'etag="x";last-modified=Mon')
+
     def test_file_validator_follows_the_content(self, tmp_path: Path) -> None:
         """A file's validator changes with its bytes; a missing file has none."""
         path = tmp_path / "a.png"
