@@ -9,6 +9,7 @@ Errors an operator can act on are printed as one clear message, never a tracebac
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -112,7 +114,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from batch.server.config import config_from_args
-    from batch.server.service import serve
+
+    serve = _server_part("batch.server.service", "serve")
 
     try:
         config = config_from_args(args, os.environ)
@@ -133,14 +136,23 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         _print_dry_run(manifest, api)
         return 0
     if args.local:
-        from batch.local import run_local
-
+        run_local = _server_part("batch.local", "run_local")
         outcome = anyio.run(run_local, manifest, lambda api: _config(args, manifest, api, report_path))
     else:
         api = resolve_api(args.api_url, environ, manifest, required=True)
         outcome = anyio.run(run_batch, _config(args, manifest, api, report_path))
     _print_outcome(outcome)
     return outcome.exit_code
+
+
+def _server_part(module: str, name: str) -> Any:
+    """Import a part that needs the optional ``server``/``local`` extras, or say how to get it."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"this needs the server's optional dependencies ({exc.name} is missing): "
+            "pip install 'kraken-batch[local]'") from None
 
 
 def _config(args: argparse.Namespace, manifest: Manifest, api: ApiConfig, report: Path) -> RunConfig:
