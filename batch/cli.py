@@ -121,7 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
         config = config_from_args(args, os.environ)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return serve(config)
+    return int(serve(config))
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -129,15 +129,15 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     report_path = args.report or default_report_path(args.manifest, datetime.now(UTC))
     if args.report is not None and args.report.suffix.lower() not in (".json", ".csv"):
         raise ConfigError(f"--report {args.report}: the file name must end in .json or .csv")
-    if not args.dry_run:
-        check_writable(report_path)
     if args.dry_run:
         api = resolve_api(args.api_url, environ, manifest, required=False)
         _print_dry_run(manifest, api)
         return 0
+    check_writable(report_path)
     if args.local:
         run_local = _server_part("batch.local", "run_local")
-        outcome = anyio.run(run_local, manifest, lambda api: _config(args, manifest, api, report_path))
+        outcome: RunOutcome = anyio.run(
+            run_local, manifest, lambda api: _config(args, manifest, api, report_path))
     else:
         api = resolve_api(args.api_url, environ, manifest, required=True)
         outcome = anyio.run(run_batch, _config(args, manifest, api, report_path))

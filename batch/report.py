@@ -4,7 +4,8 @@ The report is the contract other tools read after a cron run, so its shape is fi
 (DESIGN.md, "The report"): every manifest item exactly once, in manifest order, with the
 server's ``kraked_url`` and sizes (never computed here) and a summary of counts and bytes.
 Writes go to a temporary file in the same folder and are renamed over the target, so a reader
-never sees half a report, even when the run is interrupted.
+never sees half a report, even when the run is interrupted. Both the summary (a running
+:class:`Tally`) and the writers (generators) work without holding all results in memory.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,26 +55,46 @@ class Summary:
         )
 
 
+class Tally:
+    """Counts results as they arrive, so the summary never needs the results kept in memory.
+
+    Items that never produced a result are the ``cancelled`` ones: ``total`` minus what was
+    counted.
+    """
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(Status, 0)
+        self.original = self.kraked = self.saved = 0
+
+    def add(self, result: ItemResult) -> None:
+        self.counts[result.status] += 1
+        if result.status is Status.SUCCEEDED:
+            self.original += result.original_size or 0
+            self.kraked += result.kraked_size or 0
+            self.saved += result.saved_bytes or 0
+
+    def summary(self, total: int) -> Summary:
+        counted = sum(self.counts.values())
+        return Summary(
+            total=total,
+            succeeded=self.counts[Status.SUCCEEDED],
+            failed=self.counts[Status.FAILED],
+            skipped=self.counts[Status.SKIPPED],
+            cancelled=self.counts[Status.CANCELLED] + max(0, total - counted),
+            original_bytes=self.original,
+            kraked_bytes=self.kraked,
+            saved_bytes=self.saved,
+        )
+
+
 def summarize(results: Iterable[ItemResult]) -> Summary:
     """Count statuses and add up the server's byte figures of succeeded items."""
-    counts = dict.fromkeys(Status, 0)
-    original = kraked = saved = 0
+    tally = Tally()
+    total = 0
     for result in results:
-        counts[result.status] += 1
-        if result.status is Status.SUCCEEDED:
-            original += result.original_size or 0
-            kraked += result.kraked_size or 0
-            saved += result.saved_bytes or 0
-    return Summary(
-        total=sum(counts.values()),
-        succeeded=counts[Status.SUCCEEDED],
-        failed=counts[Status.FAILED],
-        skipped=counts[Status.SKIPPED],
-        cancelled=counts[Status.CANCELLED],
-        original_bytes=original,
-        kraked_bytes=kraked,
-        saved_bytes=saved,
-    )
+        tally.add(result)
+        total += 1
+    return tally.summary(total)
 
 
 def item_row(result: ItemResult) -> dict[str, Any]:
@@ -85,52 +106,67 @@ def item_row(result: ItemResult) -> dict[str, Any]:
     return row
 
 
-def build_report(
-    *,
-    manifest: str,
-    started_at: datetime,
-    finished_at: datetime,
-    results: list[ItemResult],
-) -> dict[str, Any]:
-    """The whole report as plain JSON-ready data; ``results`` must be in manifest order."""
-    return {
-        "manifest": manifest,
-        "started_at": _iso(started_at),
-        "finished_at": _iso(finished_at),
-        "summary": dataclasses.asdict(summarize(results)),
-        "items": [item_row(r) for r in results],
-    }
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportHead:
+    """Everything in the report but the items."""
+
+    manifest: str
+    started_at: datetime
+    finished_at: datetime
+    summary: Summary
 
 
-def render_json(report: Mapping[str, Any]) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+def iter_json(head: ReportHead, rows: Iterable[ItemResult]) -> Iterator[str]:
+    """The JSON report in pieces: the head, then one item per line, so it streams.
+
+    One object per line keeps the file valid JSON while a million-item report is written
+    without holding it in memory (and stays ``grep``-able).
+    """
+    yield "{\n"
+    yield f'  "manifest": {json.dumps(head.manifest, ensure_ascii=False)},\n'
+    yield f'  "started_at": "{_iso(head.started_at)}",\n'
+    yield f'  "finished_at": "{_iso(head.finished_at)}",\n'
+    yield f'  "summary": {json.dumps(dataclasses.asdict(head.summary))},\n'
+    yield '  "items": ['
+    separator = "\n    "
+    for result in rows:
+        yield separator + json.dumps(item_row(result), ensure_ascii=False)
+        separator = ",\n    "
+    yield "\n  ]\n}\n"
 
 
-def render_csv(report: Mapping[str, Any]) -> str:
-    """One row per item; image-set ``results`` are JSON-encoded in a last column."""
+def iter_csv(rows: Iterable[ItemResult]) -> Iterator[str]:
+    """One CSV row per item; image-set ``results`` are JSON-encoded in a last column."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*ITEM_FIELDS, "results"], lineterminator="\n")
     writer.writeheader()
-    for item in report["items"]:
-        row = dict(item)
+    for result in rows:
+        row = item_row(result)
         row["results"] = json.dumps(row["results"]) if row.get("results") is not None else ""
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return buffer.getvalue()
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
 
 
-def write_report(path: Path, report: Mapping[str, Any]) -> None:
-    """Write ``report`` as CSV when ``path`` ends in ``.csv``, else JSON, atomically."""
-    text = render_csv(report) if path.suffix.lower() == ".csv" else render_json(report)
-    write_atomic(path, text)
+def write_report(path: Path, head: ReportHead, rows: Iterable[ItemResult]) -> None:
+    """Write the report as CSV when ``path`` ends in ``.csv``, else JSON, atomically.
+
+    ``rows`` must be in manifest order; they are consumed once, as they are written.
+    """
+    chunks = iter_csv(rows) if path.suffix.lower() == ".csv" else iter_json(head, rows)
+    write_atomic(path, chunks)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, chunks: Iterable[str]) -> None:
     """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+            for chunk in chunks:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -26,8 +26,9 @@ from batch.errors import FatalKrakenError, KrakenError
 from batch.models import ApiConfig, ExitCode, Item, ItemResult, Manifest, Status
 from batch.pool import run_pool
 from batch.progress import Progress
-from batch.report import Summary, build_report, summarize, write_report
+from batch.report import ReportHead, Summary, Tally, write_report
 from batch.request import build_body
+from batch.results import ResultStore
 from batch.retry import Brake, RetryPolicy, call_with_retries
 from batch.secret import Secret, redact
 from batch.state import State, file_validator, fingerprint, http_validator, locked
@@ -78,19 +79,18 @@ class RunOutcome:
 class _Run:
     """The mutable state of one run, touched by workers (results) and the consumer."""
 
-    def __init__(self, config: RunConfig, client: KrakenClient, state: State | None) -> None:
+    def __init__(self, config: RunConfig, client: KrakenClient, state: State | None,
+                 results: ResultStore) -> None:
         self.config = config
         self.client = client
         self.state = state
+        self.results = results
+        self.tally = Tally()
         self.halt = anyio.Event()
         self.brake = Brake()
-        self.results: dict[int, ItemResult] = {}
         self.fatal: str | None = None
         self.interrupted = False
-        secrets: list[Secret] = [config.api.secret, config.api.key]
-        for item in config.manifest.items:
-            secrets.extend(item.secrets())
-        self.secrets = tuple(set(secrets))
+        self.api_secrets: tuple[Secret, ...] = (config.api.secret, config.api.key)
         self.progress = Progress(len(config.manifest.items), quiet=config.quiet)
 
     async def process(self, item: Item) -> _Finished:
@@ -117,6 +117,7 @@ class _Run:
     async def send(self, item: Item) -> ItemResult:
         """Send one item with retries; every outcome becomes a result value."""
         body = build_body(item, self.config.api)
+        secrets = (*self.api_secrets, *item.secrets())
         attempts = 0
         started = time.monotonic()
 
@@ -136,10 +137,10 @@ class _Run:
             )
         except KrakenError as exc:
             if isinstance(exc, FatalKrakenError) and self.fatal is None:
-                self.fatal = redact(str(exc), self.secrets)
+                self.fatal = redact(str(exc), secrets)
                 self.halt.set()
-            return _failed(item, exc, attempts, _ms_since(started), self.secrets)
-        return _succeeded(item, response, attempts, _ms_since(started), self.secrets)
+            return _failed(item, exc, attempts, _ms_since(started), secrets)
+        return _succeeded(item, response, attempts, _ms_since(started), secrets)
 
     async def record(self, finished: _Finished) -> None:
         """The single consumer: commit successes to the state at once, then count and show."""
@@ -147,11 +148,9 @@ class _Run:
         if (self.state is not None and finished.fingerprint is not None
                 and result.status is Status.SUCCEEDED):
             self.state.record(finished.fingerprint, finished.validator, result)
-        self.results[result.index] = result
+        self.results.add(result)
+        self.tally.add(result)
         self.progress.advance(result.status)
-
-    def ordered_results(self) -> list[ItemResult]:
-        return [self.results.get(item.index) or _cancelled(item) for item in self.config.manifest.items]
 
 
 async def run_batch(config: RunConfig) -> RunOutcome:
@@ -175,30 +174,10 @@ async def _run_batch(config: RunConfig, state: State | None) -> RunOutcome:
     async with KrakenClient(
         config.api.url, timeout=config.timeout, max_connections=config.concurrency
     ) as client:
-        run = _Run(config, client, state)
-        try:
-            async with anyio.create_task_group() as tg:
-                if config.handle_signals:
-                    tg.start_soon(_watch_signals, run, tg.cancel_scope)
-                await run_pool(
-                    config.manifest.items,
-                    run.process,
-                    run.record,
-                    concurrency=config.concurrency,
-                    halt=run.halt,
-                )
-                tg.cancel_scope.cancel()
-        finally:
-            run.progress.finish()
-            results = run.ordered_results()
-            report = build_report(
-                manifest=str(config.manifest.source),
-                started_at=started_at,
-                finished_at=datetime.now(UTC),
-                results=results,
-            )
-            write_report(config.report_path, report)
-    summary = summarize(results)
+        with ResultStore(config.report_path.parent) as results:
+            run = _Run(config, client, state, results)
+            await _drive(run, started_at)
+            summary = run.tally.summary(len(config.manifest.items))
     if run.interrupted:
         code = ExitCode.INTERRUPTED
     elif run.fatal is not None:
@@ -214,6 +193,33 @@ async def _run_batch(config: RunConfig, state: State | None) -> RunOutcome:
         fatal=run.fatal,
         interrupted=run.interrupted,
     )
+
+
+async def _drive(run: _Run, started_at: datetime) -> None:
+    """Run the pool (and the signal watcher); write the report however it ends."""
+    config = run.config
+    try:
+        async with anyio.create_task_group() as tg:
+            if config.handle_signals:
+                tg.start_soon(_watch_signals, run, tg.cancel_scope)
+            await run_pool(
+                config.manifest.items,
+                run.process,
+                run.record,
+                concurrency=config.concurrency,
+                halt=run.halt,
+            )
+            tg.cancel_scope.cancel()
+    finally:
+        run.progress.finish()
+        head = ReportHead(
+            manifest=str(config.manifest.source),
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+            summary=run.tally.summary(len(config.manifest.items)),
+        )
+        rows = run.results.ordered(config.manifest.items, _cancelled)
+        write_report(config.report_path, head, rows)
 
 
 async def _watch_signals(run: _Run, scope: anyio.CancelScope) -> None:
