@@ -8,10 +8,10 @@ plain dicts by convention: never mutate them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from batch.secret import Secret
 
@@ -93,14 +93,34 @@ class Item:
         return (self.s3_store.key, self.s3_store.secret)
 
 
+class ItemSource(Protocol):
+    """A re-iterable, sized collection of validated items that need not all be in memory.
+
+    A manifest with ``items_from:`` streams its items from the file on each iteration
+    (:class:`batch.itemfile.StreamedItems`), so a million items never exist at once. Each
+    iteration yields the same items, in order, with ``index`` 0, 1, 2, ...; ``len()`` is
+    their number, known without iterating. Iterating may raise
+    :class:`~batch.errors.ManifestError` when the source changed since it was validated:
+    items that were never validated are never yielded.
+    """
+
+    def __iter__(self) -> Iterator[Item]: ...
+
+    def __len__(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Manifest:
-    """A validated manifest."""
+    """A validated manifest.
+
+    ``items`` is a tuple for inline ``items:`` and a streamed :class:`ItemSource` for
+    ``items_from:``: code that runs a manifest only iterates it and takes its ``len()``.
+    """
 
     source: Path
     version: int
     api: ApiSettings
-    items: tuple[Item, ...]
+    items: tuple[Item, ...] | ItemSource
 
 
 class ExitCode(enum.IntEnum):

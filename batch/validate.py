@@ -18,43 +18,94 @@ from batch.errors import Problem
 
 #: S3 accepts object keys of at most 1024 bytes of UTF-8.
 MAX_KEY_BYTES: Final = 1024
+#: Problems kept in one ManifestError; later ones are only counted (see Problems).
+MAX_PROBLEMS: Final = 1000
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+#: Non-empty segments without control characters: with no ".." and at most 256 characters
+#: (so at most 1024 bytes of UTF-8), certainly a usable key. The fast path for big manifests.
+_PLAIN_OBJECT_KEY = re.compile(r"[^/\x00-\x1f\x7f-\x9f]+(?:/[^/\x00-\x1f\x7f-\x9f]+)*")
 
 
 class Problems:
-    """The problems of one validation run, in the order found.
+    """The problems of one validation run, in the order found, at most ``limit`` of them.
 
     Locations whose ``${VAR}`` interpolation already failed are silenced so that the value
     left behind does not produce a second, confusing problem at the same place; checks that
     may see a value twice (before and after a merge) silence its location the same way.
+
+    Only the first ``limit`` problems are kept and the rest are counted: a million-row item
+    file with one mistake per row must not need a million Problem objects in memory (nor a
+    million lines in a cron mail). :meth:`report` adds one closing line saying how many more
+    there were.
     """
 
-    __slots__ = ("_unresolved", "found")
+    __slots__ = ("_unresolved", "found", "limit", "more")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_PROBLEMS) -> None:
         self.found: list[Problem] = []
-        self._unresolved: set[str] = set()
+        self.limit = limit
+        #: Problems found after the first ``limit``: counted, not kept.
+        self.more = 0
+        # A dict used as an ordered set: release() drops the newest entries first.
+        self._unresolved: dict[str, None] = {}
 
     def add(self, location: str, message: str) -> None:
         """Record a problem unless this location's value could not be interpolated."""
         if location not in self._unresolved:
-            self.found.append(Problem(location, message))
+            self._keep(Problem(location, message))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        """Record problems found elsewhere (the YAML reader's), within the same limit."""
+        for problem in problems:
+            self._keep(problem)
 
     def unresolved(self, location: str, messages: Iterable[str]) -> None:
         """Record interpolation failures and silence later checks of the same value."""
         for message in messages:
-            self.found.append(Problem(location, message))
-        self._unresolved.add(location)
+            self._keep(Problem(location, message))
+        self._unresolved[location] = None
 
     def silence(self, location: str) -> None:
         """Drop later problems at ``location``: what is wrong there was already said."""
-        self._unresolved.add(location)
+        self._unresolved[location] = None
+
+    def mark(self) -> int:
+        """A point to :meth:`release` back to once one item has been checked."""
+        return len(self._unresolved)
+
+    def release(self, mark: int) -> None:
+        """Forget the locations silenced since ``mark``.
+
+        Silenced locations belong to one item (``items.csv:12.path``) and can never be seen
+        again once that item is checked, so streamed validation releases them after each
+        item instead of keeping one string per faulty row.
+        """
+        while len(self._unresolved) > mark:
+            self._unresolved.popitem()
+
+    @property
+    def total(self) -> int:
+        """How many problems were found, kept or only counted."""
+        return len(self.found) + self.more
+
+    def report(self) -> list[Problem]:
+        """The kept problems, plus one closing line when some were only counted."""
+        if not self.more:
+            return list(self.found)
+        return [*self.found, Problem("", f"... and {self.more} more problems ({self.total} in "
+                                         f"all; only the first {len(self.found)} are listed)")]
+
+    def _keep(self, problem: Problem) -> None:
+        if len(self.found) < self.limit:
+            self.found.append(problem)
+        else:
+            self.more += 1
 
     def __bool__(self) -> bool:
-        return bool(self.found)
+        return bool(self.found) or self.more > 0
 
 
 def child(location: str, key: object) -> str:
@@ -166,6 +217,9 @@ def check_object_key(value: object, location: str, problems: Problems) -> str | 
     Leading ``/``, empty and ``..`` segments are legal in S3 but are almost always a
     templating mistake, and many tools (and the local server) map keys onto file paths.
     """
+    if (type(value) is str and len(value) <= MAX_KEY_BYTES // 4 and ".." not in value
+            and _PLAIN_OBJECT_KEY.fullmatch(value)):
+        return value  # what nearly every key is, decided in one regex match
     key = expect_str(value, location, problems)
     if key is None:
         return None

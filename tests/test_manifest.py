@@ -762,13 +762,14 @@ class TestScale:
                              "options: {quality: 70}, s3_store: {tags: {n: '1'}}}")
         path = tmp_path / "big.yaml"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        manifest = load_manifest(path, ENV)
-        assert len(manifest.items) == count + count // 100
-        assert manifest.items[-1].url == f"https://cdn.example/{count - 1}.png"
-        assert manifest.items[-1].index == len(manifest.items) - 1
-        assert manifest.items[1].options == {"lossy": True, "quality": 70}
-        assert manifest.items[1].s3_store is not None
-        assert manifest.items[1].s3_store.tags == {"team": "web", "n": "1"}
+        items = load_manifest(path, ENV).items
+        assert isinstance(items, tuple)  # inline items stay a tuple; items_from streams
+        assert len(items) == count + count // 100
+        assert items[-1].url == f"https://cdn.example/{count - 1}.png"
+        assert items[-1].index == len(items) - 1
+        assert items[1].options == {"lossy": True, "quality": 70}
+        assert items[1].s3_store is not None
+        assert items[1].s3_store.tags == {"team": "web", "n": "1"}
 
         lines.append("  - {url: 'https://h/dup.png', path: 'images/19999.png'}")
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")

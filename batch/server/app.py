@@ -19,7 +19,7 @@ from aiobotocore.session import get_session
 from aiohttp import web
 
 from batch.server import handlers, state
-from batch.server.background import Background
+from batch.server.background import Admission, Background
 from batch.server.config import ServerConfig
 from batch.server.downloads import Downloads
 from batch.server.encode import find_gifsicle
@@ -42,7 +42,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return _error(exc.status, exc.message)
+        response = _error(exc.status, exc.message)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -94,6 +98,7 @@ def create_app(config: ServerConfig) -> web.Application:
                           client_max_size=handlers.MAX_JSON_BYTES)
     app[state.CONFIG] = config
     app[state.USAGE] = {}
+    app[state.ACTIVE] = Admission(config.max_active_jobs)
     app.cleanup_ctx.append(_resources)
     app.router.add_post("/v1/url", handlers.optimize_url)
     app.router.add_post("/v1/upload", handlers.optimize_upload)

@@ -8,11 +8,12 @@ collected mid-run, and given the shutdown grace period before being cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
-from batch.server.errors import Overloaded
+from batch.server.errors import Busy, Overloaded
 
 _log = logging.getLogger("batch.server.background")
 
@@ -49,3 +50,25 @@ class Background:
         if still:
             _log.warning("cancelled %d callback jobs at shutdown", len(still))
             await asyncio.wait(still)
+
+
+class Admission:
+    """Counts ``wait`` jobs in progress and refuses new ones past ``limit`` (:class:`Busy`).
+
+    Refusing early, with Retry-After, is kinder than queueing: a client such as kraken-batch
+    backs off and retries, and the server's memory stays bounded by ``limit`` sources.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.active >= self.limit:
+            raise Busy()
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1

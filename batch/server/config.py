@@ -68,6 +68,8 @@ class ServerConfig:
     public_url: str | None = None
     shutdown_grace: float = 30.0
     max_pending_callbacks: int = 256
+    #: ``wait`` requests being worked on at once; past it the answer is 503 with Retry-After.
+    max_active_jobs: int = 256
 
     @property
     def worker_count(self) -> int:
@@ -116,6 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to download a source in total (default %(default)s)")
     parser.add_argument("--max-redirects", type=int, default=d.max_redirects,
                         help="redirects followed per source (default %(default)s)")
+    parser.add_argument("--max-active-jobs", type=int, default=d.max_active_jobs,
+                        help="wait requests worked on at once; more get 503 + Retry-After "
+                        "(default %(default)s)")
     parser.add_argument("--shutdown-grace", type=float, default=d.shutdown_grace,
                         help="seconds in-flight requests get to finish on SIGINT/SIGTERM (default %(default)s)")
 
@@ -157,7 +162,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Serv
     if ns.workers is not None:
         _positive("--workers", ns.workers)
     for flag in ("max_source_bytes", "max_image_pixels", "fetch_connect_timeout",
-                 "fetch_timeout"):
+                 "fetch_timeout", "max_active_jobs"):
         _positive("--" + flag.replace("_", "-"), getattr(ns, flag))
     for flag in ("download_expiry", "shutdown_grace", "max_redirects"):
         _positive("--" + flag.replace("_", "-"), getattr(ns, flag), zero_ok=True)
@@ -169,7 +174,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Serv
         fetch_connect_timeout=ns.fetch_connect_timeout, fetch_timeout=ns.fetch_timeout,
         max_redirects=ns.max_redirects, workers=ns.workers, executor=ns.executor,
         storage_dir=ns.storage_dir, download_expiry=ns.download_expiry, public_url=public_url,
-        shutdown_grace=ns.shutdown_grace,
+        shutdown_grace=ns.shutdown_grace, max_active_jobs=ns.max_active_jobs,
     )
 
 

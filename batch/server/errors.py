@@ -14,7 +14,8 @@ escapes becomes a 500 with Kraken's generic message (the details go to the log o
     ├── InvalidParameters    422  a request field is missing or wrong
     ├── SourceUnavailable    422/502  the source URL could not be fetched
     ├── StorageFailed        200/502  S3 refused or could not be reached
-    └── Overloaded           429  too many callback jobs pending
+    ├── Overloaded           429  too many callback jobs pending
+    └── Busy                 503  too many wait requests in progress (with Retry-After)
 
 Messages never contain credentials: they are built from our own words, the request's
 non-secret fields and upstream error texts that were passed through ``scrub``.
@@ -128,6 +129,20 @@ class Overloaded(ApiError):
     """Too many callback jobs are queued; the client should slow down."""
 
     status = 429
+
+
+class Busy(ApiError):
+    """Too many ``wait`` requests are being worked on; come back in ``retry_after`` seconds.
+
+    Without this bound every queued request would hold its source bytes (up to the size
+    limit) in memory while waiting for an optimizer process.
+    """
+
+    status = 503
+    retry_after = 1
+
+    def __init__(self) -> None:
+        super().__init__("The server is busy optimizing other images; retry shortly")
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

@@ -64,7 +64,8 @@ async def _respond(request: web.Request, key: ApiKey, how: Delivery, req: Optimi
         return await execute(app, key, req, source, name, base_url)
 
     if how.callback_url is None:
-        return web.json_response(await work())
+        with app[state.ACTIVE].slot():
+            return web.json_response(await work())
     job_id = secrets.token_hex(16)
 
     async def in_background() -> None:

@@ -7,7 +7,7 @@ from typing import Final
 import aiohttp
 from aiohttp import web
 
-from batch.server.background import Background
+from batch.server.background import Admission, Background
 from batch.server.config import ServerConfig
 from batch.server.downloads import Downloads
 from batch.server.store import S3Writer
@@ -21,3 +21,5 @@ HTTP: Final = web.AppKey("http", aiohttp.ClientSession)
 BACKGROUND: Final = web.AppKey("background", Background)
 #: Bytes of input optimized per API key since start (``user_status`` quota_used).
 USAGE: Final = web.AppKey("usage", dict[str, int])
+#: The bound on ``wait`` requests in progress.
+ACTIVE: Final = web.AppKey("active", Admission)
