@@ -73,6 +73,12 @@ class ResultStore:
             else:
                 yield missing(item)
 
+    def stored(self) -> Iterator[ItemResult]:
+        """Every stored result in index order (for when the items can no longer be read)."""
+        self._db.commit()
+        for (row,) in self._db.execute("SELECT row FROM results ORDER BY idx"):
+            yield _result(json.loads(row))
+
     def close(self) -> None:
         self._db.close()
         self._dir.cleanup()

@@ -22,7 +22,7 @@ import anyio
 
 from batch.answers import KrakenResponse
 from batch.client import KrakenClient
-from batch.errors import FatalKrakenError, KrakenError
+from batch.errors import FatalKrakenError, KrakenError, ManifestError
 from batch.models import ApiConfig, ExitCode, Item, ItemResult, Manifest, Status
 from batch.pool import run_pool
 from batch.progress import Progress
@@ -219,7 +219,13 @@ async def _drive(run: _Run, started_at: datetime) -> None:
             summary=run.tally.summary(len(config.manifest.items)),
         )
         rows = run.results.ordered(config.manifest.items, _cancelled)
-        write_report(config.report_path, head, rows)
+        try:
+            write_report(config.report_path, head, rows)
+        except ManifestError:
+            # The item file changed under the run (StreamedItems refuses to read it again):
+            # the items can no longer be listed, but what was sent must still be on record.
+            write_report(config.report_path, head, run.results.stored())
+            raise
 
 
 async def _watch_signals(run: _Run, scope: anyio.CancelScope) -> None:

@@ -28,6 +28,9 @@ API_SECRET = "test-api-secret-SEKRIT-0002"
 S3_KEY = "AKIATESTS3KEY0003"
 S3_SECRET = "s3-secret-SEKRIT-0004"
 ALL_SECRETS = (API_SECRET, S3_KEY, S3_SECRET)
+# Item URLs point at 127.0.0.1:9, where nothing listens: the fault server never fetches
+# sources, and the incremental state's HEAD probe fails at once (no DNS query for a made-up
+# host, no waiting on a resolver), so every item is simply sent.
 
 
 @pytest.fixture(name="server", scope="module")
@@ -62,7 +65,7 @@ def write_manifest(folder: Path, items: list[dict[str, Any]], **top: Any) -> Pat
 
 def url_items(tag: str, count: int, fault: str = "ok") -> list[dict[str, Any]]:
     """``count`` distinct items whose URLs carry the fault script ``fault``."""
-    return [{"url": f"http://src.test/{tag}/{i}.png?fault={fault}", "path": f"{tag}/{i}.png"}
+    return [{"url": f"http://127.0.0.1:9/{tag}/{i}.png?fault={fault}", "path": f"{tag}/{i}.png"}
             for i in range(count)]
 
 
@@ -104,7 +107,7 @@ class TestSuccess:
         assert request.path == "/v1/url"
         assert request.json == {
             "auth": {"api_key": API_KEY, "api_secret": API_SECRET},
-            "url": "http://src.test/body1/0.png?fault=ok", "wait": True, "lossy": True,
+            "url": "http://127.0.0.1:9/body1/0.png?fault=ok", "wait": True, "lossy": True,
             "s3_store": {"key": S3_KEY, "secret": S3_SECRET, "bucket": "assets",
                          "region": "eu-west-1", "path": "body1/0.png", "acl": "public_read"},
         }
@@ -142,7 +145,7 @@ class TestFailureClasses:
         bad = load(report)["items"][2]
         assert (bad["status"], bad["attempts"], bad["http_status"]) == ("failed", 1, 415)
         assert "File type not supported" in bad["error"]
-        assert server.attempts_for("http://src.test/perm1bad/0.png?fault=415") == 1
+        assert server.attempts_for("http://127.0.0.1:9/perm1bad/0.png?fault=415") == 1
 
     def test_transient_failures_are_retried(self, tmp_path: Path, server: FaultServer, env: dict[str, str]) -> None:
         """503 then an HTML 502 then success: three attempts, one success."""
@@ -159,7 +162,7 @@ class TestFailureClasses:
         assert run([str(manifest), "--report", str(report), "--retries", "1"]) == 1
         item = load(report)["items"][0]
         assert (item["status"], item["attempts"], item["http_status"]) == ("failed", 2, 503)
-        assert server.attempts_for("http://src.test/tr2/0.png?fault=503") == 2
+        assert server.attempts_for("http://127.0.0.1:9/tr2/0.png?fault=503") == 2
 
     def test_connection_reset_is_retried(self, tmp_path: Path, server: FaultServer, env: dict[str, str]) -> None:
         """A cut connection is transient: the next attempt succeeds."""
@@ -212,8 +215,8 @@ class TestInvalidInput:
         before = len(server.requests)
         manifest = write_manifest(tmp_path, [
             {"url": "ftp://src.test/a.png", "path": "a.png"},
-            {"url": "http://src.test/b.png", "path": "../b.png"},
-            {"url": "http://src.test/c.png"},
+            {"url": "http://127.0.0.1:9/b.png", "path": "../b.png"},
+            {"url": "http://127.0.0.1:9/c.png"},
         ])
         assert run([str(manifest), "--report", str(tmp_path / "r.json")]) == 2
         err = capsys.readouterr().err
@@ -226,21 +229,21 @@ class TestInvalidInput:
     @pytest.mark.parametrize(
         ("items", "top", "location"),
         [
-            ([{"url": "http://src.test/a.png", "path": "same.png"},
-              {"url": "http://src.test/b.png", "path": "same.png"}], {}, "items[1].path"),
+            ([{"url": "http://127.0.0.1:9/a.png", "path": "same.png"},
+              {"url": "http://127.0.0.1:9/b.png", "path": "same.png"}], {}, "items[1].path"),
             ([{"url": "file:///etc/passwd", "path": "a.png"}], {}, "items[0].url"),
-            ([{"url": "http://src.test/a.png", "path": ""}], {}, "items[0].path"),
-            ([{"url": "http://src.test/a.png", "path": "a/../b.png"}], {}, "items[0].path"),
-            ([{"url": "http://src.test/a.png", "path": "k" * 1025}], {}, "items[0].path"),
-            ([{"url": "http://src.test/a.png", "path": "a.png", "s3_store": {"acl": "public"}}],
+            ([{"url": "http://127.0.0.1:9/a.png", "path": ""}], {}, "items[0].path"),
+            ([{"url": "http://127.0.0.1:9/a.png", "path": "a/../b.png"}], {}, "items[0].path"),
+            ([{"url": "http://127.0.0.1:9/a.png", "path": "k" * 1025}], {}, "items[0].path"),
+            ([{"url": "http://127.0.0.1:9/a.png", "path": "a.png", "s3_store": {"acl": "public"}}],
              {}, "items[0].s3_store.acl"),
-            ([{"url": "http://src.test/a.png", "path": "a.png",
+            ([{"url": "http://127.0.0.1:9/a.png", "path": "a.png",
                "s3_store": {"tags": {f"t{i}": "v" for i in range(11)}}}], {}, "items[0].s3_store.tags"),
-            ([{"url": "http://src.test/a.png", "path": "a.png", "options": {"quality": "high"}}],
+            ([{"url": "http://127.0.0.1:9/a.png", "path": "a.png", "options": {"quality": "high"}}],
              {}, "items[0].options.quality"),
-            ([{"url": "http://src.test/a.png", "path": "a.png", "colour": "red"}], {}, "items[0].colour"),
-            ([{"url": "http://src.test/${NOT_SET_ANYWHERE}.png", "path": "a.png"}], {}, "items[0].url"),
-            ([{"url": "http://src.test/a.png", "path": "a.png"}], {"version": 2}, "version"),
+            ([{"url": "http://127.0.0.1:9/a.png", "path": "a.png", "colour": "red"}], {}, "items[0].colour"),
+            ([{"url": "http://127.0.0.1:9/${NOT_SET_ANYWHERE}.png", "path": "a.png"}], {}, "items[0].url"),
+            ([{"url": "http://127.0.0.1:9/a.png", "path": "a.png"}], {"version": 2}, "version"),
             ([{"file": "does-not-exist.png", "path": "a.png"}], {}, "items[0].file"),
         ],
         ids=["collision", "non-http-url", "empty-key", "dotdot-key", "long-key", "bad-acl",
@@ -263,7 +266,7 @@ class TestInvalidInput:
                                                      capsys: pytest.CaptureFixture[str]) -> None:
         """A YAML syntax error is reported with its line and column, not a traceback."""
         manifest = tmp_path / "broken.yaml"
-        manifest.write_text("version: 1\nitems:\n  - url: http://src.test/a.png\n    path: [unclosed\n")
+        manifest.write_text("version: 1\nitems:\n  - url: http://127.0.0.1:9/a.png\n    path: [unclosed\n")
         assert run([str(manifest)]) == 2
         err = capsys.readouterr().err
         assert "line " in err and "column " in err and "Traceback" not in err
@@ -387,3 +390,56 @@ class TestSignals:
         assert statuses.count("succeeded") == len(sent_for(server, "sig1"))
         assert statuses.count("cancelled") >= 16
         assert out == ""
+
+
+class TestItemsFrom:
+    def test_csv_item_list_runs_end_to_end(self, tmp_path: Path, server: FaultServer,
+                                           env: dict[str, str]) -> None:
+        """A manifest whose items come from a CSV file sends each row and reports it in order."""
+        rows = "url,path\n" + "".join(
+            f"http://127.0.0.1:9/csv2/{i}.png?fault=ok,path/{i}.png\n" for i in range(5))
+        (tmp_path / "items.csv").write_text(rows)
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text(yaml.safe_dump({
+            "version": 1,
+            "s3_store": {"key": "${S3_KEY}", "secret": "${S3_SECRET}", "bucket": "assets"},
+            "items_from": "items.csv",
+        }))
+        report = tmp_path / "r.json"
+        assert run([str(manifest), "--report", str(report)]) == 0
+        data = load(report)
+        assert [i["path"] for i in data["items"]] == [f"path/{i}.png" for i in range(5)]
+        assert data["summary"]["succeeded"] == 5
+        assert len(sent_for(server, "csv2")) == 5
+
+    def test_item_file_changed_mid_run_stops_with_a_report(self, tmp_path: Path,
+                                                           server: FaultServer,
+                                                           env: dict[str, str]) -> None:
+        """Changing the item file during a run stops it; the report still lists what was sent."""
+        rows = "url,path\n" + "".join(
+            f"http://127.0.0.1:9/chg/{i}.png?fault=delay=20,chg/{i}.png\n" for i in range(1100))
+        items = tmp_path / "items.csv"
+        items.write_text(rows)
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text(yaml.safe_dump({
+            "version": 1,
+            "s3_store": {"key": "${S3_KEY}", "secret": "${S3_SECRET}", "bucket": "assets"},
+            "items_from": "items.csv",
+        }))
+        report = tmp_path / "r.json"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "batch", "run", str(manifest), "--report", str(report),
+             "--concurrency", "16", "--quiet"],
+            env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while len(sent_for(server, "chg")) < 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with items.open("a") as handle:
+            handle.write("http://127.0.0.1:9/chg/extra.png,chg/extra.png\n")
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2, err
+        assert "items_from" in err
+        data = load(report)
+        assert 100 <= len(data["items"]) < 1100
+        assert all(i["status"] == "succeeded" for i in data["items"])
+        assert not any("extra" in i["path"] for i in data["items"])

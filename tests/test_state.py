@@ -242,7 +242,7 @@ class TestNightlyReruns:
     def test_unreachable_source_is_never_skipped(self, tmp_path: Path, kraken: FaultServer,
                                                  env: None) -> None:
         """Without a validator (HEAD fails) the item is sent every time: never a stale skip."""
-        manifest = manifest_for(tmp_path, [{"url": "http://src.test/nohead.png?m=nohead1",
+        manifest = manifest_for(tmp_path, [{"url": "http://127.0.0.1:9/nohead.png?m=nohead1",
                                             "path": "n/0.png"}])
         assert run(manifest)[0] == 0
         assert run(manifest)[1]["items"][0]["status"] == "succeeded"
