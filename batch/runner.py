@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import anyio
 
@@ -24,6 +23,7 @@ from batch.answers import KrakenResponse
 from batch.client import KrakenClient
 from batch.errors import FatalKrakenError, KrakenError, ManifestError
 from batch.models import ApiConfig, ExitCode, Item, ItemResult, Manifest, Status
+from batch.outcome import cancelled, failed, succeeded
 from batch.pool import run_pool
 from batch.progress import Progress
 from batch.report import ReportHead, Summary, Tally, write_report
@@ -139,8 +139,8 @@ class _Run:
             if isinstance(exc, FatalKrakenError) and self.fatal is None:
                 self.fatal = redact(str(exc), secrets)
                 self.halt.set()
-            return _failed(item, exc, attempts, _ms_since(started), secrets)
-        return _succeeded(item, response, attempts, _ms_since(started), secrets)
+            return failed(item, exc, attempts, _ms_since(started), secrets)
+        return succeeded(item, response, attempts, _ms_since(started), secrets)
 
     async def record(self, finished: _Finished) -> None:
         """The single consumer: commit successes to the state at once, then count and show."""
@@ -218,7 +218,7 @@ async def _drive(run: _Run, started_at: datetime) -> None:
             finished_at=datetime.now(UTC),
             summary=run.tally.summary(len(config.manifest.items)),
         )
-        rows = run.results.ordered(config.manifest.items, _cancelled)
+        rows = run.results.ordered(config.manifest.items, cancelled)
         try:
             write_report(config.report_path, head, rows)
         except ManifestError:
@@ -248,61 +248,3 @@ async def _watch_signals(run: _Run, scope: anyio.CancelScope) -> None:
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-def _base(item: Item) -> dict[str, Any]:
-    return {
-        "index": item.index,
-        "url": item.url,
-        "file": str(item.file) if item.file is not None else None,
-        "path": item.path,
-    }
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _succeeded(
-    item: Item, response: KrakenResponse, attempts: int, duration: int, secrets: Iterable[Secret]
-) -> ItemResult:
-    body = response.body
-    results = body.get("results")
-    kraked_url = body.get("kraked_url")
-    original_size = _int(body.get("original_size"))
-    if original_size is None and isinstance(results, dict) and results:
-        # An image set answers per size; each entry repeats the same input size.
-        first = next(iter(results.values()))
-        original_size = _int(first.get("original_size")) if isinstance(first, dict) else None
-    return ItemResult(
-        **_base(item),
-        status=Status.SUCCEEDED,
-        kraked_url=redact(kraked_url, secrets) if isinstance(kraked_url, str) else None,
-        original_size=original_size,
-        kraked_size=_int(body.get("kraked_size")),
-        saved_bytes=_int(body.get("saved_bytes")),
-        kraked_width=_int(body.get("kraked_width")),
-        kraked_height=_int(body.get("kraked_height")),
-        attempts=attempts,
-        http_status=response.status,
-        duration_ms=duration,
-        results=results if isinstance(results, dict) else None,
-    )
-
-
-def _failed(
-    item: Item, exc: KrakenError, attempts: int, duration: int, secrets: Iterable[Secret]
-) -> ItemResult:
-    return ItemResult(
-        **_base(item),
-        status=Status.FAILED,
-        attempts=attempts,
-        http_status=exc.status,
-        duration_ms=duration,
-        error=redact(str(exc), secrets),
-    )
-
-
-def _cancelled(item: Item) -> ItemResult:
-    return ItemResult(**_base(item), status=Status.CANCELLED)
-

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from batch.errors import StateError, StateLockedError
 from batch.models import ApiConfig, Item, ItemResult, Status
+from batch.outcome import identity
 from batch.request import masked_body
 from batch.secret import Secret
 
@@ -110,8 +111,7 @@ class Done:
     def skipped(self, item: Item, duration_ms: int) -> ItemResult:
         """The report entry for ``item`` skipped because of this earlier success."""
         return ItemResult(
-            index=item.index, url=item.url,
-            file=str(item.file) if item.file is not None else None, path=item.path,
+            **identity(item),
             status=Status.SKIPPED, kraked_url=self.kraked_url, original_size=self.original_size,
             kraked_size=self.kraked_size, saved_bytes=self.saved_bytes,
             kraked_width=self.kraked_width, kraked_height=self.kraked_height,
