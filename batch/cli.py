@@ -14,10 +14,10 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -39,6 +39,8 @@ from batch.retry import RetryPolicy
 from batch.runner import RunConfig, RunOutcome, run_batch
 from batch.secret import Secret
 from batch.state import default_state_path
+
+T = TypeVar("T", int, float)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,28 +235,21 @@ def _print_outcome(outcome: RunOutcome) -> None:
     print(f"{outcome.summary.line()}; report: {outcome.report_path}", file=sys.stderr)
 
 
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
+def _number(parse: Callable[[str], T], minimum: T, what: str) -> Callable[[str], T]:
+    """An argparse ``type=`` that parses with ``parse`` and refuses values below ``minimum``."""
+
+    def check(text: str) -> T:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        return value
+
+    return check
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+_positive_int = _number(int, 1, "a whole number")
+_non_negative_int = _number(int, 0, "a whole number")
+_positive_float = _number(float, 0.001, "a number")

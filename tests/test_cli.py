@@ -392,19 +392,25 @@ class TestSignals:
         assert out == ""
 
 
+def csv_manifest(folder: Path, rows: list[tuple[str, str]]) -> Path:
+    """A manifest whose items come from ``items.csv`` (url, path rows) beside it."""
+    (folder / "items.csv").write_text(
+        "url,path\n" + "".join(f"{url},{path}\n" for url, path in rows))
+    manifest = folder / "m.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "version": 1,
+        "s3_store": {"key": "${S3_KEY}", "secret": "${S3_SECRET}", "bucket": "assets"},
+        "items_from": "items.csv",
+    }))
+    return manifest
+
+
 class TestItemsFrom:
     def test_csv_item_list_runs_end_to_end(self, tmp_path: Path, server: FaultServer,
                                            env: dict[str, str]) -> None:
         """A manifest whose items come from a CSV file sends each row and reports it in order."""
-        rows = "url,path\n" + "".join(
-            f"http://127.0.0.1:9/csv2/{i}.png?fault=ok,path/{i}.png\n" for i in range(5))
-        (tmp_path / "items.csv").write_text(rows)
-        manifest = tmp_path / "m.yaml"
-        manifest.write_text(yaml.safe_dump({
-            "version": 1,
-            "s3_store": {"key": "${S3_KEY}", "secret": "${S3_SECRET}", "bucket": "assets"},
-            "items_from": "items.csv",
-        }))
+        manifest = csv_manifest(tmp_path, [
+            (f"http://127.0.0.1:9/csv2/{i}.png?fault=ok", f"path/{i}.png") for i in range(5)])
         report = tmp_path / "r.json"
         assert run([str(manifest), "--report", str(report)]) == 0
         data = load(report)
@@ -416,16 +422,10 @@ class TestItemsFrom:
                                                            server: FaultServer,
                                                            env: dict[str, str]) -> None:
         """Changing the item file during a run stops it; the report still lists what was sent."""
-        rows = "url,path\n" + "".join(
-            f"http://127.0.0.1:9/chg/{i}.png?fault=delay=20,chg/{i}.png\n" for i in range(1100))
+        manifest = csv_manifest(tmp_path, [
+            (f"http://127.0.0.1:9/chg/{i}.png?fault=delay=20", f"chg/{i}.png")
+            for i in range(1100)])
         items = tmp_path / "items.csv"
-        items.write_text(rows)
-        manifest = tmp_path / "m.yaml"
-        manifest.write_text(yaml.safe_dump({
-            "version": 1,
-            "s3_store": {"key": "${S3_KEY}", "secret": "${S3_SECRET}", "bucket": "assets"},
-            "items_from": "items.csv",
-        }))
         report = tmp_path / "r.json"
         proc = subprocess.Popen(
             [sys.executable, "-m", "batch", "run", str(manifest), "--report", str(report),
