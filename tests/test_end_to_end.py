@@ -123,3 +123,24 @@ def test_local_runs_the_example_offline(tmp_path: Path) -> None:
     with Image.open(objects / "rocket.jpg") as rocket:
         assert rocket.format == "JPEG"
     assert "fetched 6 optimized objects" in proc.stderr
+
+
+def test_local_writes_into_a_configured_store(tmp_path: Path) -> None:
+    """With AWS_ENDPOINT_URL_S3 set, --local writes into that store and leaves the objects there."""
+    with moto_s3() as endpoint:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="demo-access-key",
+                          aws_secret_access_key="demo-secret-key")
+        s3.create_bucket(Bucket="kraken-batch-demo")
+        report = tmp_path / "example.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "batch", "run", str(ROOT / "manifests" / "example.yaml"),
+             "--local", "--report", str(report)],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_ENDPOINT_URL_S3": endpoint},
+        )
+        assert proc.returncode == 0, proc.stderr
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="kraken-batch-demo")["Contents"])
+        assert len(keys) == 6 and "optimized/rocket.jpg" in keys
+        assert not (tmp_path / "example-objects").exists()
+        assert "(embedded)" not in proc.stderr

@@ -3,8 +3,10 @@ our Kraken-compatible server configured against both."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from batch.server import ServerConfig
 from batch.server.config import load_keys_file
 from tests.server import images
-from tests.servers import kraken_server, moto_s3, static_files
+from tests.servers import SlowImage, kraken_server, moto_s3, static_files
 
 KEY, SECRET = "test-key-0001", "test-secret-s3cr3t-0001"
 S3_KEY, S3_SECRET = "AKIATESTS3KEY0001", "s3-secret-value-never-logged"
@@ -129,3 +131,20 @@ def auth() -> dict[str, str]:
 def store() -> dict[str, Any]:
     """An s3_store object for the test bucket (path added per test)."""
     return {"key": S3_KEY, "secret": S3_SECRET, "bucket": BUCKET, "region": "us-east-1"}
+
+
+@pytest.fixture(name="slow_source")
+def _slow_source() -> Iterator[tuple[str, type[SlowImage]]]:
+    handler = type("Handler", (SlowImage,), {"release": threading.Event(),
+                                               "fetching": threading.Event(),
+                                               "body": images.encode(images.photo(), "PNG")})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/slow.png", handler
+    finally:
+        handler.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)

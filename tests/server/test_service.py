@@ -7,11 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
+from typing import Any
 
 import pytest
 
 from batch.server import ApiKey, ServerConfig, running_server
+from tests.servers import SlowImage
 
 SCRIPT = """
 import argparse, os, sys
@@ -67,6 +70,8 @@ def test_serve_runs_until_sigterm(tmp_path: object) -> None:
             proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def test_serve_reports_a_busy_port() -> None:
@@ -81,3 +86,45 @@ def test_serve_reports_a_busy_port() -> None:
         done = subprocess.run([sys.executable, "-c", SCRIPT, "--port", str(port)],
                               capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 1 and "cannot start" in done.stderr
+
+
+def test_sigterm_lets_an_in_flight_request_finish(
+    slow_source: tuple[str, type[SlowImage]],
+) -> None:
+    """`kraken-batch serve` on SIGTERM stops listening but answers the request it is working on."""
+    url_of_source, source = slow_source
+    env = {**os.environ, "KRAKEN_API_KEY": "grace-key", "KRAKEN_API_SECRET": "grace-secret"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batch", "serve", "--port", "0", "--workers", "1",
+         "--allow-private-sources", "--shutdown-grace", "20"],
+        stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        while line and "listening on" not in line:
+            line = proc.stderr.readline()
+        url = line.rsplit(" ", 1)[1].strip()
+        answer: dict[str, Any] = {}
+
+        def in_flight() -> None:
+            request = urllib.request.Request(
+                url + "/v1/url", method="POST", headers={"Content-Type": "application/json"},
+                data=json.dumps({"auth": {"api_key": "grace-key", "api_secret": "grace-secret"},
+                                 "url": url_of_source, "wait": True}).encode())
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                answer["status"], answer["body"] = resp.status, json.load(resp)
+
+        client = threading.Thread(target=in_flight)
+        client.start()
+        assert source.fetching.wait(30), "the request never reached its source"
+        proc.send_signal(signal.SIGTERM)
+        source.release.set()
+        client.join(60)
+        assert answer["status"] == 200 and answer["body"]["success"] is True
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
