@@ -93,6 +93,22 @@ class _Run:
         self.api_secrets: tuple[Secret, ...] = (config.api.secret, config.api.key)
         self.progress = Progress(len(config.manifest.items), quiet=config.quiet)
 
+    async def preflight(self) -> None:
+        """Ask ``/user_status`` first, so bad credentials or a blocked account send no item.
+
+        Only a batch-fatal answer (401/402/403) counts; any other failure of this courtesy
+        check is ignored and the items themselves will tell.
+        """
+        auth = {"api_key": self.config.api.key.reveal(),
+                "api_secret": self.config.api.secret.reveal()}
+        try:
+            await self.client.user_status(auth)
+        except FatalKrakenError as exc:
+            self.fatal = redact(str(exc), self.api_secrets)
+            self.halt.set()
+        except KrakenError:
+            return
+
     async def process(self, item: Item) -> _Finished:
         """Skip the item if the state says it is done and unchanged, else send it."""
         if self.state is None:
@@ -202,6 +218,7 @@ async def _drive(run: _Run, started_at: datetime) -> None:
         async with anyio.create_task_group() as tg:
             if config.handle_signals:
                 tg.start_soon(_watch_signals, run, tg.cancel_scope)
+            await run.preflight()
             await run_pool(
                 config.manifest.items,
                 run.process,

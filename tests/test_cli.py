@@ -180,19 +180,35 @@ class TestFailureClasses:
         assert (item["status"], item["attempts"]) == ("succeeded", 2)
 
     @pytest.mark.parametrize("status", [401, 402, 403])
-    def test_fatal_answer_stops_the_batch(self, status: int, tmp_path: Path, server: FaultServer,
-                                          env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-        """401/402/403: exit 3, nothing more dispatched, the rest reported cancelled."""
+    def test_fatal_account_sends_no_item(self, status: int, tmp_path: Path, server: FaultServer,
+                                         env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+        """401/402/403 from the /user_status preflight: exit 3, no item sent, all cancelled."""
         monkeypatch.setenv("KRAKEN_API_KEY", f"fault={status}")
         tag = f"fatal{status}"
         manifest = write_manifest(tmp_path, url_items(tag, 10))
         report = tmp_path / "r.json"
+        assert run([str(manifest), "--report", str(report)]) == 3
+        data = load(report)
+        assert sent_for(server, tag) == []
+        assert [i["status"] for i in data["items"]] == ["cancelled"] * 10
+        assert "aborted" in capsys.readouterr().err
+
+    @pytest.mark.parametrize("status", [401, 402, 403])
+    def test_fatal_answer_mid_run_stops_dispatching(self, status: int, tmp_path: Path,
+                                                    server: FaultServer, env: dict[str, str],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+        """A fatal answer to an item (key revoked mid-run): that item fails, the rest are cancelled."""
+        tag = f"midfatal{status}"
+        items = url_items(tag, 3) + url_items(f"{tag}x", 1, str(status)) + url_items(f"{tag}y", 6)
+        manifest = write_manifest(tmp_path, items)
+        report = tmp_path / "r.json"
         assert run([str(manifest), "--report", str(report), "--concurrency", "1"]) == 3
         data = load(report)
-        assert len(sent_for(server, tag)) == 1
-        assert [i["status"] for i in data["items"]] == ["failed"] + ["cancelled"] * 9
-        assert data["summary"]["cancelled"] == 9
+        assert [i["status"] for i in data["items"]] == (
+            ["succeeded"] * 3 + ["failed"] + ["cancelled"] * 6)
+        assert data["items"][3]["http_status"] == status
+        assert sent_for(server, f"{tag}y") == []
         assert "aborted" in capsys.readouterr().err
 
 
@@ -204,7 +220,7 @@ class TestConcurrency:
             assert run([str(manifest), "--report", str(tmp_path / "r.json"),
                         "--concurrency", "5", "--api-url", own.url]) == 0
             assert own.peak_in_flight == 5
-            assert len(own.requests) == 30
+            assert len([r for r in own.requests if r.path == "/v1/url"]) == 30
 
 
 class TestInvalidInput:
