@@ -16,7 +16,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -78,14 +78,19 @@ def tool(url: str, items: int, concurrency: int, delay: int, folder: Path,
     manifest.write_text(yaml.safe_dump(head))
     env = {"KRAKEN_API_URL": url, "KRAKEN_API_KEY": "k", "KRAKEN_API_SECRET": "s", "PATH": ""}
     started = time.perf_counter()
-    subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "batch", "run", str(manifest), "--quiet",
          "--concurrency", str(concurrency), "--report", str(folder / "r.json"), *extra],
-        check=True, env=env, cwd=ROOT,
+        env=env, cwd=ROOT,
     )
+    # wait4 gives this child's own peak RSS (RUSAGE_CHILDREN would mix in other children).
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"kraken-batch exited {proc.returncode}")
     report = json.loads((folder / "r.json").read_text())
-    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, report["summary"]
+    return elapsed, usage.ru_maxrss, report["summary"]
 
 
 def main() -> None:

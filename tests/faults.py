@@ -122,7 +122,10 @@ class FaultServer:
     async def _source(self, request: web.Request) -> web.Response:
         """A stand-in source for HEAD probes: a stable ETag per path, no body."""
         tag = hashlib.sha256(request.path.encode()).hexdigest()[:16]
-        return web.Response(headers={"ETag": f'"{tag}"', "Content-Type": "image/png"})
+        # A body (never sent for HEAD) makes aiohttp send Content-Length, as real servers do;
+        # without it the client cannot reuse the connection.
+        return web.Response(body=b"\x89PNG" + bytes(96), content_type="image/png",
+                            headers={"ETag": f'"{tag}"'})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
