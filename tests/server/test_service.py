@@ -25,6 +25,16 @@ sys.exit(serve(config_from_args(parser.parse_args(sys.argv[1:]), os.environ)))
 """
 
 
+def listening_url(proc: subprocess.Popen[str]) -> str:
+    """Read the server's stderr up to its "listening on" line and return the URL it names."""
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    while line and "listening on" not in line:
+        line = proc.stderr.readline()
+    assert line.startswith("kraken-batch serve listening on http://127.0.0.1:"), line
+    return line.rsplit(" ", 1)[1].strip()
+
+
 @pytest.mark.anyio
 async def test_running_server_yields_a_working_url() -> None:
     """running_server starts on a free port in the current loop and stops on exit."""
@@ -49,12 +59,7 @@ def test_serve_runs_until_sigterm(tmp_path: object) -> None:
         [sys.executable, "-c", SCRIPT, "--port", "0", "--workers", "1"],
         stderr=subprocess.PIPE, text=True, env=env)
     try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        while line and "listening on" not in line:
-            line = proc.stderr.readline()
-        assert line.startswith("kraken-batch serve listening on http://127.0.0.1:")
-        url = line.rsplit(" ", 1)[1].strip()
+        url = listening_url(proc)
         request = urllib.request.Request(
             url + "/user_status", method="POST",
             data=json.dumps({"auth": {"api_key": "proc-key", "api_secret": "proc-secret"}}).encode())
@@ -99,11 +104,7 @@ def test_sigterm_lets_an_in_flight_request_finish(
          "--allow-private-sources", "--shutdown-grace", "20"],
         stderr=subprocess.PIPE, text=True, env=env)
     try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        while line and "listening on" not in line:
-            line = proc.stderr.readline()
-        url = line.rsplit(" ", 1)[1].strip()
+        url = listening_url(proc)
         answer: dict[str, Any] = {}
 
         def in_flight() -> None:
