@@ -1,8 +1,10 @@
 """The JSON body of one Kraken request, built from an item (pure).
 
-This is the only place where credentials are revealed: :func:`build_body` puts them on the
-wire; :func:`masked_body` builds the same body with every credential replaced by the mask, for
-``--dry-run`` and nowhere else. Keeping both in one module keeps them the same shape.
+This is the only place where the batch reveals credentials for Kraken (``local.py`` also
+hands the manifest's S3 credentials to the embedded store it creates buckets in):
+:func:`build_body` and :func:`build_auth` put them on the wire; :func:`masked_body` builds the
+same body with every credential replaced by the mask, for ``--dry-run`` and nowhere else.
+Keeping both in one module keeps them the same shape.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from batch.secret import MASK, Secret
 
 #: Fields of Kraken's other stores that hold credentials; masked in dry-run output.
 _OTHER_STORE_SECRETS = frozenset({"key", "secret", "credentials", "user", "password"})
+
+
+def build_auth(api: ApiConfig) -> dict[str, str]:
+    """Kraken's ``auth`` object, credentials included (for ``/user_status``)."""
+    return {"api_key": api.key.reveal(), "api_secret": api.secret.reveal()}
 
 
 def build_body(item: Item, api: ApiConfig) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from batch.outcome import cancelled, failed, succeeded
 from batch.pool import run_pool
 from batch.progress import Progress
 from batch.report import ReportHead, Summary, Tally, write_report
-from batch.request import build_body
+from batch.request import build_auth, build_body
 from batch.results import ResultStore
 from batch.retry import Brake, RetryPolicy, call_with_retries
 from batch.secret import Secret, redact
@@ -99,10 +99,8 @@ class _Run:
         Only a batch-fatal answer (401/402/403) counts; any other failure of this courtesy
         check is ignored and the items themselves will tell.
         """
-        auth = {"api_key": self.config.api.key.reveal(),
-                "api_secret": self.config.api.secret.reveal()}
         try:
-            await self.client.user_status(auth)
+            await self.client.user_status(build_auth(self.config.api))
         except FatalKrakenError as exc:
             self.fatal = redact(str(exc), self.api_secrets)
             self.halt.set()
