@@ -43,8 +43,7 @@ async def run_local(
     key, secret = "local-" + secrets.token_hex(8), secrets.token_urlsafe(24)
     with _embedded_s3(endpoint) as s3_endpoint:
         embedded = endpoint is None
-        if embedded:
-            await _create_buckets(manifest, s3_endpoint)
+        buckets = await _create_buckets(manifest, s3_endpoint) if embedded else []
         server = ServerConfig(
             host="127.0.0.1",
             port=0,
@@ -58,7 +57,7 @@ async def run_local(
             config = make_config(ApiConfig(url=url, key=Secret(key), secret=Secret(secret)))
             outcome = await run_batch(config)
         if embedded:
-            await _fetch_back(manifest, config, s3_endpoint)
+            await _fetch_back(buckets, config.report_path, s3_endpoint)
     return outcome
 
 
@@ -81,54 +80,49 @@ def _embedded_s3(endpoint: str | None) -> Iterator[str]:
         server.stop()
 
 
-def _s3_client(endpoint: str, manifest: Manifest) -> Any:
+def _s3_client(endpoint: str) -> Any:
+    """A client for the embedded store, which checks no credentials: none of the manifest's
+    S3 credentials need to leave the request bodies."""
     from aiobotocore.session import get_session
 
-    store = next((i.s3_store for i in manifest.items if i.s3_store is not None), None)
-    key = store.key.reveal() if store else "local"
-    secret = store.secret.reveal() if store else "local"
     return get_session().create_client(
         "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id=key, aws_secret_access_key=secret,
+        aws_access_key_id="local", aws_secret_access_key="local",
     )
 
 
-async def _create_buckets(manifest: Manifest, endpoint: str) -> None:
+async def _create_buckets(manifest: Manifest, endpoint: str) -> list[str]:
+    """Create every bucket the manifest writes to (one pass over the items); return them."""
     buckets = {(i.s3_store.bucket, i.s3_store.region) for i in manifest.items if i.s3_store}
-    if not buckets:
-        return
-    async with _s3_client(endpoint, manifest) as s3:
+    async with _s3_client(endpoint) as s3:
         for bucket, region in sorted(buckets, key=lambda b: (b[0], b[1] or "")):
             extra: dict[str, Any] = {}
             if region and region != "us-east-1":
                 extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
             await s3.create_bucket(Bucket=bucket, **extra)
+    return sorted({bucket for bucket, _ in buckets})
 
 
-async def _fetch_back(manifest: Manifest, config: RunConfig, endpoint: str) -> None:
-    """Copy each optimized object out of the embedded store before it disappears."""
-    from botocore.exceptions import ClientError
+async def _fetch_back(buckets: list[str], report: Path, endpoint: str) -> None:
+    """Copy every object of the embedded store out before it disappears.
 
-    report = config.report_path
+    Listing the buckets (instead of re-reading the manifest) also finds image-set sizes
+    written at their ``storage_path``, and only what was really written.
+    """
     folder = report.with_name(report.stem + "-objects")
     count = 0
-    async with _s3_client(endpoint, manifest) as s3:
-        for item in manifest.items:
-            if item.s3_store is None:
-                continue
-            try:
-                answer = await s3.get_object(Bucket=item.s3_store.bucket, Key=item.path)
-            except ClientError:  # a failed item simply has no object
-                continue
-            async with answer["Body"] as body:
-                data = await body.read()
-            target = folder / item.s3_store.bucket / Path(item.path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            count += 1
+    async with _s3_client(endpoint) as s3:
+        for bucket in buckets:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            async for page in pages:
+                for entry in page.get("Contents", []):
+                    answer = await s3.get_object(Bucket=bucket, Key=entry["Key"])
+                    async with answer["Body"] as body:
+                        data = await body.read()
+                    target = folder / bucket / Path(entry["Key"])
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                    count += 1
     if count:
         print(f"local: fetched {count} optimized objects back from the embedded S3 store "
               f"into {folder}/", file=sys.stderr)
-
-
-__all__ = ["run_local"]
