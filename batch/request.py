@@ -1,8 +1,9 @@
 """The JSON body of one Kraken request, built from an item (pure).
 
-This is the only place where the batch reveals credentials: :func:`build_body` and :func:`build_auth` put them on the wire; :func:`masked_body` builds the
-same body with every credential replaced by the mask, for ``--dry-run`` and nowhere else.
-Keeping both in one module keeps them the same shape.
+This is the only place where the batch reveals credentials: :func:`build_body` and
+:func:`build_auth` put them on the wire; :func:`masked_body` builds the same body with every
+credential replaced by the mask, for ``--dry-run`` and nowhere else. Keeping both in one module
+keeps them the same shape.
 """
 
 from __future__ import annotations
