@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,23 +18,29 @@ import pytest
 from batch.server import ApiKey, ServerConfig, running_server
 from tests.servers import SlowImage
 
-SCRIPT = """
-import argparse, os, sys
-from batch.server import add_arguments, config_from_args, serve
-parser = argparse.ArgumentParser()
-add_arguments(parser)
-sys.exit(serve(config_from_args(parser.parse_args(sys.argv[1:]), os.environ)))
-"""
 
+@contextlib.contextmanager
+def serving(*flags: str, key: str, secret: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run ``python -m batch serve --port 0 FLAGS`` with one key pair; yield it and its URL.
 
-def listening_url(proc: subprocess.Popen[str]) -> str:
-    """Read the server's stderr up to its "listening on" line and return the URL it names."""
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    while line and "listening on" not in line:
+    The process is killed (if still running) and its stderr pipe closed, whatever happens.
+    """
+    env = {**os.environ, "KRAKEN_API_KEY": key, "KRAKEN_API_SECRET": secret}
+    proc = subprocess.Popen([sys.executable, "-m", "batch", "serve", "--port", "0", *flags],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
         line = proc.stderr.readline()
-    assert line.startswith("kraken-batch serve listening on http://127.0.0.1:"), line
-    return line.rsplit(" ", 1)[1].strip()
+        while line and "listening on" not in line:
+            line = proc.stderr.readline()
+        assert line.startswith("kraken-batch serve listening on http://127.0.0.1:"), line
+        yield proc, line.rsplit(" ", 1)[1].strip()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 @pytest.mark.anyio
@@ -54,12 +62,7 @@ async def test_running_server_yields_a_working_url() -> None:
 
 def test_serve_runs_until_sigterm(tmp_path: object) -> None:
     """serve prints its URL, answers requests, and exits 0 after SIGTERM."""
-    env = {**os.environ, "KRAKEN_API_KEY": "proc-key", "KRAKEN_API_SECRET": "proc-secret"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, "--port", "0", "--workers", "1"],
-        stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        url = listening_url(proc)
+    with serving("--workers", "1", key="proc-key", secret="proc-secret") as (proc, url):
         request = urllib.request.Request(
             url + "/user_status", method="POST",
             data=json.dumps({"auth": {"api_key": "proc-key", "api_secret": "proc-secret"}}).encode())
@@ -67,16 +70,9 @@ def test_serve_runs_until_sigterm(tmp_path: object) -> None:
             assert json.load(resp)["success"] is True
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+        assert proc.stderr is not None
         rest = proc.stderr.read()
         assert "proc-secret" not in rest and '"path":"/user_status"' in rest
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def test_serve_reports_a_busy_port() -> None:
@@ -88,7 +84,7 @@ def test_serve_reports_a_busy_port() -> None:
         sock.listen()
         port = sock.getsockname()[1]
         env = {**os.environ, "KRAKEN_API_KEY": "k", "KRAKEN_API_SECRET": "s"}
-        done = subprocess.run([sys.executable, "-c", SCRIPT, "--port", str(port)],
+        done = subprocess.run([sys.executable, "-m", "batch", "serve", "--port", str(port)],
                               capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 1 and "cannot start" in done.stderr
 
@@ -98,13 +94,8 @@ def test_sigterm_lets_an_in_flight_request_finish(
 ) -> None:
     """`kraken-batch serve` on SIGTERM stops listening but answers the request it is working on."""
     url_of_source, source = slow_source
-    env = {**os.environ, "KRAKEN_API_KEY": "grace-key", "KRAKEN_API_SECRET": "grace-secret"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batch", "serve", "--port", "0", "--workers", "1",
-         "--allow-private-sources", "--shutdown-grace", "20"],
-        stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        url = listening_url(proc)
+    with serving("--workers", "1", "--allow-private-sources", "--shutdown-grace", "20",
+                 key="grace-key", secret="grace-secret") as (proc, url):
         answer: dict[str, Any] = {}
 
         def in_flight() -> None:
@@ -123,9 +114,3 @@ def test_sigterm_lets_an_in_flight_request_finish(
         client.join(60)
         assert answer["status"] == 200 and answer["body"]["success"] is True
         assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
